@@ -1,0 +1,212 @@
+"""Factorized, l2-normalized vector quantizer (ViT-VQGAN, paper section 3.2)."""
+
+import keras
+from keras import ops
+
+
+def code_counts(ids, num_codes):
+    """How many times each code occurs in `ids` (any shape), as float32 `(num_codes,)`."""
+    flat = ops.reshape(ops.cast(ids, "int32"), (-1,))
+    return ops.segment_sum(ops.ones_like(flat, dtype="float32"), flat, num_segments=num_codes)
+
+
+def codebook_usage(ids, num_codes):
+    """Fraction of the codebook used by `ids`: the paper's "codebook usage" of one batch."""
+    return ops.mean(ops.cast(code_counts(ids, num_codes) > 0, "float32"))
+
+
+def codebook_perplexity(ids, num_codes):
+    """`exp(entropy)` of the code histogram of `ids`: the effective number of codes in use."""
+    counts = code_counts(ids, num_codes)
+    probs = counts / ops.maximum(ops.sum(counts), 1.0)
+    entropy = -ops.sum(ops.where(probs > 0, probs * ops.log(ops.maximum(probs, 1e-12)), 0.0))
+    return ops.exp(entropy)
+
+
+def _l2_normalize(x, axis=-1, epsilon=1e-6):
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), epsilon))
+
+
+@keras.saving.register_keras_serializable(package="keras_vim")
+class VectorQuantizer(keras.layers.Layer):
+    """Factorized vector quantizer with l2-normalized codes (paper section 3.2).
+
+    A linear projection maps each input vector to a low-dimensional lookup space (`code_dim`,
+    32 by default); there the latent and every codebook entry are l2-normalized, so the nearest
+    code is the one of highest cosine similarity. The chosen code is projected back up to
+    `output_dim`. Gradients pass the quantization by the straight-through estimator, and the
+    codebook (normal-initialized, no EMA) is learned by the loss
+    `||sg[z] - e||^2 + beta * ||z - sg[e]||^2`.
+
+    The layer knows nothing of images: `(..., d)` in, a dict out with
+    `"quantized"` `(..., output_dim)`, `"ids"` int32 `(...)`, `"vq_loss"` (scalar),
+    `"latents"` (the projected, normalized `z`, `(..., code_dim)`) and `"errors"` (the squared
+    distance of each latent to its code, `(...)`).
+
+    Optional remedy against codebook collapse (off by default, as in the paper): with
+    `restart_dead_codes=True` the layer keeps an exponential moving average of whether each code
+    was used in a training batch, and `restart_dead_codes_from(latents, errors)` re-seeds codes
+    whose average fell below `dead_code_threshold` with the batch latents that are quantized
+    worst. The trainer calls it after each optimizer step.
+
+    Args:
+        num_codes: codebook size.
+        code_dim: dimension of the lookup space (the factorized code).
+        output_dim: width of the output; defaults to the input width.
+        beta: commitment weight.
+        l2_normalize: l2-normalize latents and codes (the paper's choice); if False, plain
+            Euclidean nearest neighbour.
+        restart_dead_codes: enable the usage average and dead-code re-seeding.
+        usage_decay: decay of the per-code usage average.
+        dead_code_threshold: a code whose usage average falls below this is dead.
+
+    Example:
+    >>> quantizer = keras_vim.layers.VectorQuantizer(num_codes=512, code_dim=16)
+    >>> outputs = quantizer(np.random.normal(size=(2, 64, 128)).astype("float32"))
+    >>> outputs["ids"].shape, outputs["quantized"].shape
+    ((2, 64), (2, 64, 128))
+    """
+
+    def __init__(
+        self,
+        num_codes=8192,
+        code_dim=32,
+        output_dim=None,
+        beta=0.25,
+        l2_normalize=True,
+        restart_dead_codes=False,
+        usage_decay=0.99,
+        dead_code_threshold=0.03,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("num_codes", num_codes), ("code_dim", code_dim)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        self.num_codes = num_codes
+        self.code_dim = code_dim
+        self.output_dim = output_dim
+        self.beta = beta
+        self.l2_normalize = l2_normalize
+        self.restart_dead_codes = restart_dead_codes
+        self.usage_decay = usage_decay
+        self.dead_code_threshold = dead_code_threshold
+        self.input_projection = keras.layers.Dense(
+            code_dim, name="input_projection", dtype=self.dtype_policy
+        )
+        self.output_projection = None
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.input_projection.build(input_shape)
+        self.codebook = self.add_weight(
+            shape=(self.num_codes, self.code_dim),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="codebook",
+            dtype="float32",
+        )
+        self.output_projection = keras.layers.Dense(
+            self.output_dim or input_dim, name="output_projection", dtype=self.dtype_policy
+        )
+        self.output_projection.build((*input_shape[:-1], self.code_dim))
+        # Non-trainable even when unused, so checkpoints have one layout whatever the option.
+        self.code_usage = self.add_weight(
+            shape=(self.num_codes,),
+            initializer="ones",
+            trainable=False,
+            name="code_usage",
+            dtype="float32",
+        )
+
+    def normalized_codebook(self):
+        codebook = ops.convert_to_tensor(self.codebook)
+        return _l2_normalize(codebook) if self.l2_normalize else codebook
+
+    def project(self, inputs):
+        """Projects `(..., d)` inputs to the (normalized) lookup space, in float32."""
+        latents = ops.cast(self.input_projection(inputs), "float32")
+        return _l2_normalize(latents) if self.l2_normalize else latents
+
+    def nearest_codes(self, latents):
+        """Ids of the nearest codes to `(..., code_dim)` latents, with their squared distances."""
+        codebook = self.normalized_codebook()
+        flat = ops.reshape(latents, (-1, self.code_dim))
+        similarity = ops.matmul(flat, ops.transpose(codebook))
+        if self.l2_normalize:
+            # Unit vectors: ||z - e||^2 = 2 - 2 z.e, so the nearest code has the highest z.e.
+            distances = 2.0 - 2.0 * similarity
+        else:
+            distances = (
+                ops.sum(ops.square(flat), axis=-1, keepdims=True)
+                - 2.0 * similarity
+                + ops.sum(ops.square(codebook), axis=-1)[None, :]
+            )
+        ids = ops.cast(ops.argmin(distances, axis=-1), "int32")
+        errors = ops.take_along_axis(distances, ids[:, None], axis=-1)[:, 0]
+        shape = latents.shape[:-1]
+        return ops.reshape(ids, (-1, *shape[1:])), ops.reshape(errors, (-1, *shape[1:]))
+
+    def lookup(self, ids):
+        """Token ids `(...)` to output vectors `(..., output_dim)`."""
+        codes = ops.take(self.normalized_codebook(), ops.cast(ids, "int32"), axis=0)
+        return self.output_projection(ops.cast(codes, self.compute_dtype))
+
+    def call(self, inputs, training=None):
+        latents = self.project(inputs)
+        ids, errors = self.nearest_codes(latents)
+        codes = ops.take(self.normalized_codebook(), ids, axis=0)
+        codebook_loss = ops.mean(ops.sum(ops.square(ops.stop_gradient(latents) - codes), -1))
+        commitment_loss = ops.mean(ops.sum(ops.square(latents - ops.stop_gradient(codes)), -1))
+        # Straight-through: the forward value is the code, the gradient flows to the latent.
+        straight_through = latents + ops.stop_gradient(codes - latents)
+        quantized = self.output_projection(ops.cast(straight_through, self.compute_dtype))
+        if training and self.restart_dead_codes:
+            used = ops.cast(code_counts(ids, self.num_codes) > 0, "float32")
+            decay = self.usage_decay
+            self.code_usage.assign(decay * ops.convert_to_tensor(self.code_usage) + (1.0 - decay) * used)
+        return {
+            "quantized": quantized,
+            "ids": ids,
+            "vq_loss": codebook_loss + self.beta * commitment_loss,
+            "latents": latents,
+            "errors": ops.stop_gradient(errors),
+        }
+
+    def restart_dead_codes_from(self, latents, errors, enabled=True):
+        """Re-seeds dead codes with the worst-quantized `latents`; returns how many were dead.
+
+        `enabled` (bool or scalar bool tensor) turns the restart off without a Python branch,
+        so a compiled train step can stop restarting after a given step.
+
+        Deterministic: the k-th dead code takes the latent with the k-th largest error (cycling
+        when there are more dead codes than latents), so it needs no random state and traces the
+        same on every backend.
+        """
+        flat_latents = ops.reshape(ops.stop_gradient(latents), (-1, self.code_dim))
+        flat_errors = ops.reshape(errors, (-1,))
+        order = ops.argsort(-flat_errors)
+        usage = ops.convert_to_tensor(self.code_usage)
+        codebook = ops.convert_to_tensor(self.codebook)
+        dead = ops.logical_and(usage < self.dead_code_threshold, enabled)
+        dead_rank = ops.cumsum(ops.cast(dead, "int32")) - 1
+        source = ops.take(order, ops.mod(ops.maximum(dead_rank, 0), order.shape[0]), axis=0)
+        replacement = ops.take(flat_latents, source, axis=0)
+        self.codebook.assign(ops.where(dead[:, None], replacement, codebook))
+        self.code_usage.assign(ops.where(dead, 1.0, usage))
+        return ops.sum(ops.cast(dead, "float32"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_codes": self.num_codes,
+                "code_dim": self.code_dim,
+                "output_dim": self.output_dim,
+                "beta": self.beta,
+                "l2_normalize": self.l2_normalize,
+                "restart_dead_codes": self.restart_dead_codes,
+                "usage_decay": self.usage_decay,
+                "dead_code_threshold": self.dead_code_threshold,
+            }
+        )
+        return config

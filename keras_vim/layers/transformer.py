@@ -1,0 +1,235 @@
+"""Pre-LayerNorm Transformer block with multi-head self-attention and an optional KV cache.
+
+The same block serves the ViT encoder/decoder of the tokenizer (bidirectional) and the VIM prior
+(causal). The key/value cache lives in the attention layer, so cached decoding and the full
+forward pass share every weight and can be compared directly.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+_MASK_VALUE = -1e9
+
+
+@keras.saving.register_keras_serializable(package="keras_vim")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention, optionally causal, with an optional key/value cache.
+
+    Args:
+        num_heads: number of attention heads; must divide `hidden_dim`.
+        hidden_dim: model width.
+        causal: if True, position `t` attends only to positions `<= t`.
+        dropout: dropout rate on the attention probabilities.
+        use_bias: whether the projections have biases.
+
+    Call arguments:
+        inputs: `(B, T, hidden_dim)`.
+        cache: optional `(B, 2, S, num_heads, head_dim)` keys and values of a previous pass; the
+            new keys/values are written at `cache_index` and queries attend to cached positions
+            `<= cache_index + t`. The updated cache is returned beside the output.
+        cache_index: int or scalar tensor, where `inputs` starts in the cache.
+
+    Example:
+    >>> attention = keras_vim.layers.MultiHeadSelfAttention(num_heads=4, hidden_dim=32)
+    >>> attention(np.zeros((2, 10, 32))).shape
+    (2, 10, 32)
+    """
+
+    def __init__(self, num_heads, hidden_dim, causal=False, dropout=0.0, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"`hidden_dim`={hidden_dim} must be divisible by `num_heads`={num_heads}."
+            )
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.causal = causal
+        self.dropout = dropout
+        self.use_bias = use_bias
+        self.head_dim = hidden_dim // num_heads
+
+        def dense(name):
+            return keras.layers.Dense(
+                hidden_dim, use_bias=use_bias, name=name, dtype=self.dtype_policy
+            )
+
+        self.query = dense("query")
+        self.key = dense("key")
+        self.value = dense("value")
+        self.attention_output = dense("attention_output")
+        self.attention_dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        for layer in (self.query, self.key, self.value, self.attention_output):
+            layer.build(input_shape)
+
+    def _split_heads(self, x):
+        return ops.reshape(x, (-1, x.shape[1], self.num_heads, self.head_dim))
+
+    def call(self, inputs, cache=None, cache_index=None, training=None):
+        query = self._split_heads(self.query(inputs))
+        key = self._split_heads(self.key(inputs))
+        value = self._split_heads(self.value(inputs))
+        query_length = inputs.shape[1]
+
+        if cache is not None:
+            if cache_index is None:
+                raise ValueError("`cache_index` is required when `cache` is given.")
+            start = [0, cache_index, 0, 0]
+            key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
+            value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
+            new_cache = ops.stack([key, value], axis=1)
+            key_positions = ops.arange(key.shape[1])
+            query_positions = ops.arange(query_length) + cache_index
+            # Unfilled cache slots lie after the current position, so the causal rule masks them.
+            mask = key_positions[None, :] <= query_positions[:, None]
+        elif self.causal:
+            positions = ops.arange(query_length)
+            mask = positions[None, :] <= positions[:, None]
+        else:
+            mask = None
+
+        # Scores and softmax in float32: bfloat16 softmax over long rows loses too much precision.
+        scores = ops.einsum(
+            "btnh,bsnh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")
+        )
+        scores = scores / math.sqrt(self.head_dim)
+        if mask is not None:
+            scores = ops.where(mask[None, None], scores, _MASK_VALUE)
+        probabilities = ops.softmax(scores, axis=-1)
+        probabilities = self.attention_dropout(probabilities, training=training)
+        attended = ops.einsum(
+            "bnts,bsnh->btnh", ops.cast(probabilities, self.compute_dtype), ops.cast(value, self.compute_dtype)
+        )
+        attended = ops.reshape(attended, (-1, query_length, self.hidden_dim))
+        output = self.attention_output(attended)
+        if cache is not None:
+            return output, new_cache
+        return output
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "causal": self.causal,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_vim")
+class TransformerBlock(keras.layers.Layer):
+    """Pre-LayerNorm Transformer block: `x + attn(LN(x))`, then `x + MLP(LN(x))`.
+
+    Args:
+        num_heads: attention heads.
+        hidden_dim: model width.
+        mlp_dim: width of the MLP's hidden layer.
+        causal: causal self-attention (the VIM prior) or bidirectional (the ViT tokenizer).
+        dropout: dropout on the two residual branches.
+        attention_dropout: dropout on the attention probabilities.
+        activation_dropout: dropout after the MLP's activation.
+        activation: the MLP's activation.
+        layer_norm_epsilon: epsilon of the two LayerNorms.
+
+    Call arguments:
+        inputs: `(B, T, hidden_dim)`.
+        cache, cache_index: as for `MultiHeadSelfAttention`; with a cache the block returns
+            `(outputs, new_cache)`.
+
+    Example:
+    >>> block = keras_vim.layers.TransformerBlock(num_heads=4, hidden_dim=32, mlp_dim=64)
+    >>> block(np.zeros((2, 10, 32))).shape
+    (2, 10, 32)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        hidden_dim,
+        mlp_dim,
+        causal=False,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        activation="gelu",
+        layer_norm_epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.mlp_dim = mlp_dim
+        self.causal = causal
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation_dropout = activation_dropout
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        policy = self.dtype_policy
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="attention_norm", dtype=policy
+        )
+        self.attention = MultiHeadSelfAttention(
+            num_heads, hidden_dim, causal=causal, dropout=attention_dropout,
+            name="attention", dtype=policy,
+        )
+        self.mlp_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="mlp_norm", dtype=policy
+        )
+        self.mlp_intermediate = keras.layers.Dense(
+            mlp_dim, activation=activation, name="mlp_intermediate", dtype=policy
+        )
+        self.mlp_output = keras.layers.Dense(hidden_dim, name="mlp_output", dtype=policy)
+        self.residual_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.mlp_dropout = keras.layers.Dropout(activation_dropout, dtype=policy)
+
+    def build(self, input_shape):
+        self.attention_norm.build(input_shape)
+        self.attention.build(input_shape)
+        self.mlp_norm.build(input_shape)
+        self.mlp_intermediate.build(input_shape)
+        self.mlp_output.build((*input_shape[:-1], self.mlp_dim))
+
+    def call(self, inputs, cache=None, cache_index=None, training=None):
+        x = self.attention_norm(inputs)
+        if cache is not None:
+            x, cache = self.attention(x, cache=cache, cache_index=cache_index, training=training)
+        else:
+            x = self.attention(x, training=training)
+        x = inputs + self.residual_dropout(x, training=training)
+        y = self.mlp_intermediate(self.mlp_norm(x))
+        y = self.mlp_output(self.mlp_dropout(y, training=training))
+        outputs = x + self.residual_dropout(y, training=training)
+        if cache is not None:
+            return outputs, cache
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "mlp_dim": self.mlp_dim,
+                "causal": self.causal,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation_dropout": self.activation_dropout,
+                "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,302 @@
+"""ViT-VQGAN: the image tokenizer of stage 1 (paper section 3)."""
+
+import keras
+from keras import ops
+
+from keras_vim.layers.discriminator import StyleGANDiscriminator
+from keras_vim.layers.patching import _to_pair
+from keras_vim.layers.quantizer import VectorQuantizer
+from keras_vim.layers.vit import ViTDecoder, ViTEncoder
+from keras_vim.losses.reconstruction import logit_laplace_mean
+from keras_vim.models.preset_mixin import PresetMixin
+from keras_vim.models.vit_vqgan_presets import VIT_VQGAN_PRESETS
+from keras_vim.training import VQGANTrainer
+
+
+def _is_symbolic_or_traced(x):
+    """True for tensors whose values cannot be read here (inside jit/tf.function/symbolic)."""
+    if isinstance(x, keras.KerasTensor):
+        return True
+    try:
+        ops.convert_to_numpy(ops.min(x))
+    except Exception:  # Tracers and graph tensors refuse; their values are checked by callers.
+        return True
+    return False
+
+
+@keras.saving.register_keras_serializable(package="keras_vim")
+class VitVQGAN(PresetMixin, VQGANTrainer):
+    """ViT-VQGAN image tokenizer: ViT encoder, factorized l2-normalized quantizer, ViT decoder.
+
+    Images (float in [0, 1], or uint8 in [0, 255]) of size `image_size` are split into
+    `patch_size` patches; the encoder maps them to latents, the quantizer to one of `num_codes`
+    codes each, the decoder back to pixels. With `logit_laplace=True` (the paper) the decoder
+    predicts a logit-Laplace location and scale per channel and the image is the sigmoid of the
+    location; with False (the Parti variant) it predicts pixels directly.
+
+    The model carries a StyleGAN2-style discriminator for adversarial training (it is not used by
+    `encode`/`decode`/`call`). Train with `compile()` + `fit()`; see `compile` for the losses.
+
+    Args:
+        image_size: `(H, W)` or an int; each divisible by `patch_size`.
+        channels: image channels (3 for RGB, 1 for grayscale).
+        patch_size: patch side in pixels (8 in the paper).
+        encoder_hidden_dim, encoder_num_layers, encoder_num_heads, encoder_mlp_dim: encoder
+            size (paper Table 2; `VitVQGAN.presets` lists Small/Base/Large pairs).
+        decoder_hidden_dim, decoder_num_layers, decoder_num_heads, decoder_mlp_dim: decoder
+            size.
+        num_codes: codebook size (8192 in the paper).
+        code_dim: dimension of the factorized lookup space (32 in the paper).
+        beta: commitment weight of the VQ loss.
+        l2_normalize_codes: l2-normalize latents and codes (the paper's choice).
+        logit_laplace: predict a logit-Laplace distribution (paper) or pixels (Parti).
+        patch_norm: LayerNorm after the patch embedding (not in the paper; helps usage on
+            small data).
+        restart_dead_codes, usage_decay, dead_code_threshold: optional dead-code re-seeding
+            (see `keras_vim.layers.VectorQuantizer`); not in the paper.
+        discriminator_filters, discriminator_max_filters: discriminator width.
+        dropout: Transformer dropout (0 in the paper).
+
+    Example:
+    >>> model = keras_vim.models.VitVQGAN.from_preset("vit_vqgan_tiny")
+    >>> ids = model.encode(np.zeros((2, 32, 32, 1), "float32"))
+    >>> ids.shape
+    (2, 8, 8)
+    >>> model.decode(ids).shape
+    (2, 32, 32, 1)
+    """
+
+    def __init__(
+        self,
+        image_size=256,
+        channels=3,
+        patch_size=8,
+        encoder_hidden_dim=768,
+        encoder_num_layers=12,
+        encoder_num_heads=12,
+        encoder_mlp_dim=3072,
+        decoder_hidden_dim=768,
+        decoder_num_layers=12,
+        decoder_num_heads=12,
+        decoder_mlp_dim=3072,
+        num_codes=8192,
+        code_dim=32,
+        beta=0.25,
+        l2_normalize_codes=True,
+        logit_laplace=True,
+        patch_norm=False,
+        restart_dead_codes=False,
+        usage_decay=0.99,
+        dead_code_threshold=0.03,
+        discriminator_filters=64,
+        discriminator_max_filters=512,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        image_size = _to_pair(image_size, "image_size")
+        if not isinstance(patch_size, int) or patch_size < 1:
+            raise ValueError(f"`patch_size` must be a positive int, got {patch_size!r}.")
+        if image_size[0] % patch_size or image_size[1] % patch_size:
+            raise ValueError(
+                f"`image_size` {image_size} must be divisible by `patch_size`={patch_size}."
+            )
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"`channels` must be a positive int, got {channels!r}.")
+        self.image_size = image_size
+        self.channels = channels
+        self.patch_size = patch_size
+        self.grid_size = (image_size[0] // patch_size, image_size[1] // patch_size)
+        self.encoder_hidden_dim = encoder_hidden_dim
+        self.encoder_num_layers = encoder_num_layers
+        self.encoder_num_heads = encoder_num_heads
+        self.encoder_mlp_dim = encoder_mlp_dim
+        self.decoder_hidden_dim = decoder_hidden_dim
+        self.decoder_num_layers = decoder_num_layers
+        self.decoder_num_heads = decoder_num_heads
+        self.decoder_mlp_dim = decoder_mlp_dim
+        self.num_codes = num_codes
+        self.code_dim = code_dim
+        self.beta = beta
+        self.l2_normalize_codes = l2_normalize_codes
+        self.logit_laplace = logit_laplace
+        self.patch_norm = patch_norm
+        self.restart_dead_codes = restart_dead_codes
+        self.usage_decay = usage_decay
+        self.dead_code_threshold = dead_code_threshold
+        self.discriminator_filters = discriminator_filters
+        self.discriminator_max_filters = discriminator_max_filters
+        self.dropout = dropout
+
+        policy = self.dtype_policy
+        self.encoder = ViTEncoder(
+            image_size, patch_size, encoder_hidden_dim, encoder_num_layers, encoder_num_heads,
+            encoder_mlp_dim, patch_norm=patch_norm, dropout=dropout, name="encoder",
+            dtype=policy,
+        )
+        self.quantizer = VectorQuantizer(
+            num_codes=num_codes,
+            code_dim=code_dim,
+            output_dim=decoder_hidden_dim,
+            beta=beta,
+            l2_normalize=l2_normalize_codes,
+            restart_dead_codes=restart_dead_codes,
+            usage_decay=usage_decay,
+            dead_code_threshold=dead_code_threshold,
+            name="quantizer",
+            dtype=policy,
+        )
+        self.decoder = ViTDecoder(
+            image_size, patch_size, 2 * channels if logit_laplace else channels,
+            decoder_hidden_dim, decoder_num_layers, decoder_num_heads, decoder_mlp_dim,
+            dropout=dropout, name="decoder", dtype=policy,
+        )
+        self.discriminator = StyleGANDiscriminator(
+            filters=discriminator_filters,
+            max_filters=discriminator_max_filters,
+            name="discriminator",
+            dtype=policy,
+        )
+        self._build_codebook_metrics(num_codes)
+        self.build((None, *image_size, channels))
+
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        num_tokens = self.grid_size[0] * self.grid_size[1]
+        self.quantizer.build((None, num_tokens, self.encoder_hidden_dim))
+        self.decoder.build((None, num_tokens, self.decoder_hidden_dim))
+        self.discriminator.build(input_shape)
+        self.built = True
+
+    # --- the tokenizer --------------------------------------------------------------------
+
+    def prepare_images(self, images):
+        """uint8 [0, 255] -> float [0, 1] in the compute dtype; float inputs pass through."""
+        images = ops.convert_to_tensor(images)
+        if "int" in str(images.dtype):
+            images = ops.cast(images, "float32") / 255.0
+        return ops.cast(images, self.compute_dtype)
+
+    def _decode_tokens(self, tokens, training=None):
+        decoded = self.decoder(tokens, training=training)
+        if not self.logit_laplace:
+            return {"reconstruction": decoded}
+        location = ops.cast(decoded[..., : self.channels], "float32")
+        log_scale = ops.cast(decoded[..., self.channels :], "float32")
+        return {
+            "reconstruction": ops.cast(logit_laplace_mean(location), self.compute_dtype),
+            "location": location,
+            "log_scale": log_scale,
+        }
+
+    def forward(self, images, training=None):
+        """Everything one pass computes: reconstruction, ids, VQ loss, latents, and the
+        logit-Laplace `location`/`log_scale` when the decoder predicts them."""
+        latents = self.encoder(images, training=training)
+        quantized = self.quantizer(latents, training=training)
+        outputs = self._decode_tokens(quantized["quantized"], training=training)
+        outputs.update({k: quantized[k] for k in ("ids", "vq_loss", "latents", "errors")})
+        return outputs
+
+    def call(self, images, training=None):
+        return self.forward(self.prepare_images(images), training=training)["reconstruction"]
+
+    def check_images(self, images, name="images"):
+        """Validates a batch of images at the API boundary; returns it as a tensor."""
+        shape = tuple(images.shape)
+        expected = (*self.image_size, self.channels)
+        if len(shape) != 4:
+            raise ValueError(
+                f"`{name}` must have rank 4 (batch, height, width, channels), got shape {shape}."
+            )
+        if shape[1:] != expected:
+            problem = (
+                f"{self.channels} channel(s)"
+                if shape[-1] != self.channels
+                else f"size {self.image_size}"
+            )
+            raise ValueError(
+                f"`{name}` must have shape (batch, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}) for this model ({problem}), got {shape}. Resize or crop to "
+                f"the model's image_size (divisible by patch_size={self.patch_size})."
+            )
+        dtype = str(getattr(images, "dtype", ""))
+        if "int" in dtype and dtype != "uint8" and not _is_symbolic_or_traced(images):
+            values = ops.convert_to_numpy(images)
+            if values.min() < 0 or values.max() > 255:
+                raise ValueError(
+                    f"Integer `{name}` must be in [0, 255], got values in "
+                    f"[{values.min()}, {values.max()}]."
+                )
+        if not ("int" in dtype or "float" in dtype):
+            raise TypeError(f"`{name}` must be a float or integer array, got dtype {dtype!r}.")
+        return images
+
+    def check_ids(self, ids, name="ids"):
+        """Validates token ids `(batch, h, w)` at the API boundary."""
+        shape = tuple(ids.shape)
+        if len(shape) != 3 or shape[1:] != self.grid_size:
+            raise ValueError(
+                f"`{name}` must have shape (batch, {self.grid_size[0]}, {self.grid_size[1]}) "
+                f"for this model, got {shape}."
+            )
+        dtype = str(getattr(ids, "dtype", ""))
+        if "int" not in dtype:
+            raise TypeError(f"`{name}` must be an integer array, got dtype {dtype!r}.")
+        if not _is_symbolic_or_traced(ids):
+            values = ops.convert_to_numpy(ids)
+            if values.size and (values.min() < 0 or values.max() >= self.num_codes):
+                raise ValueError(
+                    f"`{name}` must be in [0, {self.num_codes - 1}] (num_codes={self.num_codes}), "
+                    f"got values in [{values.min()}, {values.max()}]."
+                )
+        return ids
+
+    def encode(self, images):
+        """Images `(B, H, W, C)` -> token ids `(B, H / patch, W / patch)` (int32)."""
+        images = self.prepare_images(self.check_images(images))
+        latents = self.quantizer.project(self.encoder(images, training=False))
+        ids, _ = self.quantizer.nearest_codes(latents)
+        return ops.reshape(ids, (-1, *self.grid_size))
+
+    def decode(self, ids):
+        """Token ids `(B, h, w)` -> images `(B, H, W, C)` in [0, 1] (float)."""
+        ids = self.check_ids(ids)
+        tokens = self.quantizer.lookup(ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1])))
+        return self._decode_tokens(tokens, training=False)["reconstruction"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "image_size": list(self.image_size),
+                "channels": self.channels,
+                "patch_size": self.patch_size,
+                "encoder_hidden_dim": self.encoder_hidden_dim,
+                "encoder_num_layers": self.encoder_num_layers,
+                "encoder_num_heads": self.encoder_num_heads,
+                "encoder_mlp_dim": self.encoder_mlp_dim,
+                "decoder_hidden_dim": self.decoder_hidden_dim,
+                "decoder_num_layers": self.decoder_num_layers,
+                "decoder_num_heads": self.decoder_num_heads,
+                "decoder_mlp_dim": self.decoder_mlp_dim,
+                "num_codes": self.num_codes,
+                "code_dim": self.code_dim,
+                "beta": self.beta,
+                "l2_normalize_codes": self.l2_normalize_codes,
+                "logit_laplace": self.logit_laplace,
+                "patch_norm": self.patch_norm,
+                "restart_dead_codes": self.restart_dead_codes,
+                "usage_decay": self.usage_decay,
+                "dead_code_threshold": self.dead_code_threshold,
+                "discriminator_filters": self.discriminator_filters,
+                "discriminator_max_filters": self.discriminator_max_filters,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+
+
+VitVQGAN.builtin_presets = VIT_VQGAN_PRESETS

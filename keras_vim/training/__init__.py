@@ -1,0 +1,20 @@
+"""Training: the per-backend ViT-VQGAN steps (the one place with backend-specific code)."""
+
+import keras
+
+from keras_vim.training.gan_optimizer import GANOptimizer
+from keras_vim.training.schedules import vit_vqgan_optimizer, warmup_cosine_schedule
+
+_backend = keras.backend.backend()
+if _backend == "jax":
+    from keras_vim.training.jax_vqgan_trainer import VQGANTrainer
+elif _backend == "torch":
+    from keras_vim.training.torch_vqgan_trainer import VQGANTrainer
+elif _backend == "tensorflow":
+    from keras_vim.training.tensorflow_vqgan_trainer import VQGANTrainer
+else:
+    raise ImportError(
+        f"keras_vim supports the jax, torch and tensorflow backends, not {_backend!r}."
+    )
+
+__all__ = ["GANOptimizer", "VQGANTrainer", "vit_vqgan_optimizer", "warmup_cosine_schedule"]

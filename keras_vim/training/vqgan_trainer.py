@@ -1,0 +1,271 @@
+"""Backend-agnostic part of ViT-VQGAN training: compile options, the two losses, bookkeeping.
+
+The backend files (`jax_vqgan_trainer.py`, `torch_vqgan_trainer.py`,
+`tensorflow_vqgan_trainer.py`) only take gradients and apply the two optimizers; everything
+they differentiate is defined here once, in `keras.ops`.
+"""
+
+import keras
+from keras import ops
+
+from keras_vim.losses.adversarial import (
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    r1_penalty,
+)
+from keras_vim.losses.reconstruction import l2_loss, logit_laplace_loss
+from keras_vim.metrics.codebook import CodebookPerplexity, CodebookUsage
+from keras_vim.training.gan_optimizer import GANOptimizer
+from keras_vim.training.schedules import vit_vqgan_optimizer
+
+# Log names of the loss terms, in display order.
+GENERATOR_TERMS = ("l2", "logit_laplace", "perceptual", "vq", "generator_adversarial")
+DISCRIMINATOR_TERMS = ("discriminator_adversarial", "r1")
+
+
+class _Unsaved:
+    """Holds loss networks (the VGG of the perceptual loss) outside Keras' tracking.
+
+    They belong to the training recipe, not to the tokenizer: kept out of the model's weights,
+    so saved tokenizers do not carry 15M frozen VGG parameters.
+    """
+
+    def __init__(self, **networks):
+        self.__dict__.update(networks)
+
+
+def unpack_images(data):
+    """`images`, `(images, labels)` or `{"images": ...}` batches -> images."""
+    if isinstance(data, dict):
+        return data["images"]
+    if isinstance(data, (tuple, list)):
+        return data[0]
+    return data
+
+
+class VQGANTrainerBase(keras.Model):
+    """Training logic shared by the per-backend ViT-VQGAN trainers (see `compile`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", *GENERATOR_TERMS, "discriminator_loss", *DISCRIMINATOR_TERMS)
+        }
+        self._loss_terms = _Unsaved(perceptual=None)
+        self.loss_weights = None
+
+    def compile(
+        self,
+        optimizer=None,
+        discriminator_optimizer=None,
+        l2_weight=1.0,
+        logit_laplace_weight=0.1,
+        perceptual_weight=0.1,
+        perceptual_network_weights="imagenet",
+        adversarial_weight=0.1,
+        vq_weight=1.0,
+        discriminator_start=0,
+        r1_weight=0.0,
+        dead_code_restart_steps=None,
+        **kwargs,
+    ):
+        """Configures training with the paper's loss (section 3.3).
+
+        Total generator loss: `vq_weight * L_VQ + adversarial_weight * L_adv +
+        perceptual_weight * L_perceptual + logit_laplace_weight * L_logit-laplace +
+        l2_weight * L_2`; the discriminator minimises the non-saturating GAN loss plus
+        `r1_weight / 2 * R1` (StyleGAN2).
+
+        Args:
+            optimizer: the tokenizer's optimizer; default `vit_vqgan_optimizer()` (AdamW
+                0.9/0.99, warm-up to 1e-4 over 50k steps, cosine to 5e-5 at 500k, decay 1e-4).
+            discriminator_optimizer: the discriminator's own optimizer; same default.
+            l2_weight, logit_laplace_weight, perceptual_weight, adversarial_weight,
+                vq_weight: the loss weights. `logit_laplace_weight` must be 0 for a model
+                built with `logit_laplace=False` (the Parti variant).
+            perceptual_network_weights: the VGG16 weights for the perceptual loss: "imagenet"
+                (Keras' cached file, never downloaded here), a path to a weights file, or None
+                for random weights (tests only). Unused when `perceptual_weight` is 0.
+            discriminator_start: generator step from which the adversarial terms count. Before
+                it both adversarial losses are multiplied by 0, so the discriminator receives
+                zero gradients.
+            r1_weight: R1 gradient-penalty weight (gamma); 0 turns it off.
+            dead_code_restart_steps: for a quantizer built with `restart_dead_codes=True`,
+                re-seed dead codes during the first this many steps (None: always).
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
+                `steps_per_execution`).
+        """
+        weights = {
+            "l2": l2_weight,
+            "logit_laplace": logit_laplace_weight,
+            "perceptual": perceptual_weight,
+            "vq": vq_weight,
+            "generator_adversarial": adversarial_weight,
+        }
+        for name, value in weights.items():
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"`{name}_weight` must be a number >= 0, got {value!r}.")
+        if logit_laplace_weight and not self.logit_laplace:
+            raise ValueError(
+                "`logit_laplace_weight` must be 0 for a model built with logit_laplace=False "
+                "(its decoder predicts no scale)."
+            )
+        if not isinstance(discriminator_start, int) or discriminator_start < 0:
+            raise ValueError(
+                f"`discriminator_start` must be an int >= 0, got {discriminator_start!r}."
+            )
+        if r1_weight < 0:
+            raise ValueError(f"`r1_weight` must be >= 0, got {r1_weight!r}.")
+        self.loss_weights = weights
+        self.perceptual_network_weights = perceptual_network_weights
+        self.discriminator_start = discriminator_start
+        self.r1_weight = float(r1_weight)
+        self.dead_code_restart_steps = dead_code_restart_steps
+        self._loss_terms.perceptual = None
+        if perceptual_weight:
+            from keras_vim.losses.perceptual import PerceptualLoss
+
+            self._loss_terms.perceptual = PerceptualLoss(weights=perceptual_network_weights)
+
+        self._compile_arguments = {
+            "l2_weight": l2_weight,
+            "logit_laplace_weight": logit_laplace_weight,
+            "perceptual_weight": perceptual_weight,
+            "perceptual_network_weights": perceptual_network_weights,
+            "adversarial_weight": adversarial_weight,
+            "vq_weight": vq_weight,
+            "discriminator_start": discriminator_start,
+            "r1_weight": r1_weight,
+            "dead_code_restart_steps": dead_code_restart_steps,
+        }
+        generator_optimizer = optimizer if optimizer is not None else vit_vqgan_optimizer()
+        if isinstance(generator_optimizer, GANOptimizer):
+            gan_optimizer = generator_optimizer
+            gan_optimizer._discriminator_variables = self._discriminator_trainable_variables
+        else:
+            gan_optimizer = GANOptimizer(
+                generator_optimizer,
+                discriminator_optimizer
+                if discriminator_optimizer is not None
+                else vit_vqgan_optimizer(),
+                discriminator_variables=self._discriminator_trainable_variables,
+            )
+        super().compile(optimizer=gan_optimizer, **kwargs)
+
+    def _discriminator_trainable_variables(self):
+        return self.discriminator.trainable_variables
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {
+            "optimizer": keras.optimizers.serialize(self.optimizer),
+            **self._compile_arguments,
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = keras.optimizers.deserialize(config.pop("optimizer"))
+        self.compile(optimizer=optimizer, **config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        if self.loss_weights is None:
+            return []
+        names = ["loss"]
+        names += [n for n in GENERATOR_TERMS if self.loss_weights[n]]
+        if self.loss_weights["generator_adversarial"]:
+            names += ["discriminator_loss", "discriminator_adversarial"]
+            if self.r1_weight:
+                names.append("r1")
+        return [self._trackers[n] for n in names] + [self.codebook_usage, self.codebook_perplexity]
+
+    def _build_codebook_metrics(self, num_codes):
+        self.codebook_usage = CodebookUsage(num_codes, name="codebook_usage")
+        self.codebook_perplexity = CodebookPerplexity(num_codes, name="codebook_perplexity")
+
+    # --- what the backends differentiate -------------------------------------------------
+
+    def _adversarial_gate(self):
+        """1.0 once the generator has taken `discriminator_start` steps, else 0.0."""
+        return ops.cast(
+            ops.greater_equal(self.optimizer.iterations, self.discriminator_start), "float32"
+        )
+
+    def generator_losses(self, images, training=True):
+        """Total generator loss, its weighted terms and the forward outputs."""
+        outputs = self.forward(images, training=training)
+        reconstruction = outputs["reconstruction"]
+        targets = ops.cast(images, "float32")
+        terms = {"vq": outputs["vq_loss"]}
+        terms["l2"] = l2_loss(targets, ops.cast(reconstruction, "float32"))
+        if self.loss_weights["logit_laplace"]:
+            terms["logit_laplace"] = logit_laplace_loss(
+                targets, outputs["location"], outputs["log_scale"]
+            )
+        if self.loss_weights["perceptual"]:
+            terms["perceptual"] = ops.mean(self._loss_terms.perceptual(targets, reconstruction))
+        if self.loss_weights["generator_adversarial"]:
+            fake_logits = self.discriminator(reconstruction, training=training)
+            terms["generator_adversarial"] = generator_adversarial_loss(fake_logits)
+        total = 0.0
+        for name, value in terms.items():
+            weight = self.loss_weights[name]
+            if name == "generator_adversarial":
+                weight = weight * self._adversarial_gate()
+            total = total + weight * ops.cast(value, "float32")
+        return total, terms, outputs
+
+    def discriminator_losses(self, images, fake_images):
+        """Total discriminator loss and its terms; `fake_images` carry no gradient."""
+        if not self.loss_weights["generator_adversarial"]:
+            return ops.zeros(()), {}
+        images = ops.cast(images, self.compute_dtype)
+        fake_logits = self.discriminator(fake_images, training=True)
+        terms = {}
+        if self.r1_weight:
+            real_logits, real_grads = self.value_and_input_gradient(
+                lambda x: self.discriminator(x, training=True), images
+            )
+            terms["r1"] = r1_penalty(ops.cast(real_grads, "float32"))
+        else:
+            real_logits = self.discriminator(images, training=True)
+        terms["discriminator_adversarial"] = discriminator_adversarial_loss(
+            ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
+        )
+        total = terms["discriminator_adversarial"]
+        if self.r1_weight:
+            total = total + 0.5 * self.r1_weight * terms["r1"]
+        return self._adversarial_gate() * total, terms
+
+    def value_and_input_gradient(self, fn, inputs):
+        """`(fn(inputs), d sum(fn(inputs)) / d inputs)`, differentiable again (for R1)."""
+        raise NotImplementedError
+
+    # --- after the update -----------------------------------------------------------------
+
+    def after_update(self, images, total, terms, discriminator_total, discriminator_terms,
+                     outputs):
+        """Dead-code restarts and metric updates; returns the logs. Runs after both updates."""
+        if self.quantizer.restart_dead_codes:
+            enabled = True
+            if self.dead_code_restart_steps is not None:
+                enabled = ops.less_equal(self.optimizer.iterations, self.dead_code_restart_steps)
+            self.quantizer.restart_dead_codes_from(
+                outputs["latents"], outputs["errors"], enabled=enabled
+            )
+        return self.update_metrics(total, terms, discriminator_total, discriminator_terms, outputs)
+
+    def update_metrics(self, total, terms, discriminator_total, discriminator_terms, outputs):
+        self._trackers["loss"].update_state(total)
+        for name, value in {**terms, **discriminator_terms}.items():
+            self._trackers[name].update_state(value)
+        if discriminator_terms:
+            self._trackers["discriminator_loss"].update_state(discriminator_total)
+        self.codebook_usage.update_state(outputs["ids"])
+        self.codebook_perplexity.update_state(outputs["ids"])
+        skipped = () if discriminator_terms else ("discriminator_loss", *DISCRIMINATOR_TERMS)
+        return {m.name: m.result() for m in self.metrics if m.name not in skipped}
