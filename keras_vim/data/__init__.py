@@ -4,6 +4,7 @@ from keras_vim.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from keras_vim.data.idx import read_idx, write_idx
 from keras_vim.data.image_files import IMAGE_EXTENSIONS, find_image_files, load_images
 from keras_vim.data.pipeline import default_dataset, folder_dataset, image_dataset, tfds_dataset
+from keras_vim.data.sources import load_dataset
 
 __all__ = [
     "CLASS_NAMES",
@@ -12,6 +13,7 @@ __all__ = [
     "find_image_files",
     "folder_dataset",
     "image_dataset",
+    "load_dataset",
     "load_fashion_mnist",
     "load_images",
     "read_idx",

@@ -70,9 +70,7 @@ def image_dataset(
     return _finish(ds, augment, seed)
 
 
-def default_dataset(
-    split="train", batch_size=64, source="auto", labels=True, path=None, **kwargs
-):
+def default_dataset(split="train", batch_size=64, source="auto", labels=True, path=None, **kwargs):
     """The default dataset, Fashion-MNIST at 32x32x1, as a batched `tf.data.Dataset`.
 
     Args:
@@ -296,7 +294,9 @@ def _check_image_size(image_size, required=False):
         or any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in image_size)
         or min(image_size) < 1
     ):
-        raise ValueError(f"image_size must be (height, width) positive integers; got {image_size!r}")
+        raise ValueError(
+            f"image_size must be (height, width) positive integers; got {image_size!r}"
+        )
     return int(image_size[0]), int(image_size[1])
 
 
@@ -387,7 +387,5 @@ def _finish(ds, augment, seed):
         )
         # Sequential map: the layers' random state advances in a fixed order, so a seed
         # reproduces the same augmentations.
-        ds = _map_images(
-            ds, lambda x: shift(flip(x, training=True), training=True), parallel=False
-        )
+        ds = _map_images(ds, lambda x: shift(flip(x, training=True), training=True), parallel=False)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,4 @@
-"""Layers: patching, Transformer blocks, the quantizer, the ViT encoder/decoder, the discriminator."""
+"""Layers: patching, Transformer blocks, quantizer, ViT encoder/decoder, discriminator."""
 
 from keras_vim.layers.discriminator import StyleGANDiscriminator
 from keras_vim.layers.heads import TanhHead

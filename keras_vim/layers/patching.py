@@ -7,7 +7,11 @@ from keras import ops
 def _to_pair(value, name):
     if isinstance(value, int):
         return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) for v in value)
+    ):
         return tuple(value)
     raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
 

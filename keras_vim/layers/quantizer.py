@@ -163,7 +163,9 @@ class VectorQuantizer(keras.layers.Layer):
         if training and self.restart_dead_codes:
             used = ops.cast(code_counts(ids, self.num_codes) > 0, "float32")
             decay = self.usage_decay
-            self.code_usage.assign(decay * ops.convert_to_tensor(self.code_usage) + (1.0 - decay) * used)
+            self.code_usage.assign(
+                decay * ops.convert_to_tensor(self.code_usage) + (1.0 - decay) * used
+            )
         return {
             "quantized": quantized,
             "ids": ids,

@@ -92,16 +92,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             mask = None
 
         # Scores and softmax in float32: bfloat16 softmax over long rows loses too much precision.
-        scores = ops.einsum(
-            "btnh,bsnh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")
-        )
+        scores = ops.einsum("btnh,bsnh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32"))
         scores = scores / math.sqrt(self.head_dim)
         if mask is not None:
             scores = ops.where(mask[None, None], scores, _MASK_VALUE)
         probabilities = ops.softmax(scores, axis=-1)
         probabilities = self.attention_dropout(probabilities, training=training)
         attended = ops.einsum(
-            "bnts,bsnh->btnh", ops.cast(probabilities, self.compute_dtype), ops.cast(value, self.compute_dtype)
+            "bnts,bsnh->btnh",
+            ops.cast(probabilities, self.compute_dtype),
+            ops.cast(value, self.compute_dtype),
         )
         attended = ops.reshape(attended, (-1, query_length, self.hidden_dim))
         output = self.attention_output(attended)
@@ -180,8 +180,12 @@ class TransformerBlock(keras.layers.Layer):
             epsilon=layer_norm_epsilon, name="attention_norm", dtype=policy
         )
         self.attention = MultiHeadSelfAttention(
-            num_heads, hidden_dim, causal=causal, dropout=attention_dropout,
-            name="attention", dtype=policy,
+            num_heads,
+            hidden_dim,
+            causal=causal,
+            dropout=attention_dropout,
+            name="attention",
+            dtype=policy,
         )
         self.mlp_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="mlp_norm", dtype=policy

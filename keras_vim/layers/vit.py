@@ -11,7 +11,11 @@ from keras_vim.layers.transformer import TransformerBlock
 def _blocks(layer, num_layers, num_heads, hidden_dim, mlp_dim, dropout):
     return [
         TransformerBlock(
-            num_heads, hidden_dim, mlp_dim, dropout=dropout, name=f"block_{i}",
+            num_heads,
+            hidden_dim,
+            mlp_dim,
+            dropout=dropout,
+            name=f"block_{i}",
             dtype=layer.dtype_policy,
         )
         for i in range(num_layers)
@@ -37,8 +41,16 @@ class ViTEncoder(keras.layers.Layer):
     """
 
     def __init__(
-        self, image_size, patch_size, hidden_dim, num_layers, num_heads, mlp_dim,
-        patch_norm=False, dropout=0.0, **kwargs,
+        self,
+        image_size,
+        patch_size,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        mlp_dim,
+        patch_norm=False,
+        dropout=0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_size = _to_pair(image_size, "image_size")
@@ -127,8 +139,16 @@ class ViTDecoder(keras.layers.Layer):
     """
 
     def __init__(
-        self, image_size, patch_size, output_channels, hidden_dim, num_layers, num_heads,
-        mlp_dim, dropout=0.0, **kwargs,
+        self,
+        image_size,
+        patch_size,
+        output_channels,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        mlp_dim,
+        dropout=0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.image_size = _to_pair(image_size, "image_size")

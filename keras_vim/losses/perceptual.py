@@ -16,7 +16,8 @@ VGG_WEIGHTS_HELP = (
     f"`$KERAS_HOME/models/{VGG_WEIGHTS_FILENAME}`, KERAS_HOME defaulting to ~/.keras), or fetch "
     f"{VGG_WEIGHTS_URL} into that folder yourself; or (2) pass `weights=<path>` with a local "
     "`.h5` / `.weights.h5` file of `keras.applications.VGG16(include_top=False)`; or (3) disable "
-    "the perceptual term (`perceptual_weight=0` in the model)."
+    "the perceptual term (`perceptual_weight=0` in `VitVQGAN.compile`, `--perceptual-weight 0` "
+    "in the recipes)."
 )
 
 VGG_FEATURE_LAYERS = (

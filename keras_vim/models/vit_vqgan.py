@@ -130,8 +130,15 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
 
         policy = self.dtype_policy
         self.encoder = ViTEncoder(
-            image_size, patch_size, encoder_hidden_dim, encoder_num_layers, encoder_num_heads,
-            encoder_mlp_dim, patch_norm=patch_norm, dropout=dropout, name="encoder",
+            image_size,
+            patch_size,
+            encoder_hidden_dim,
+            encoder_num_layers,
+            encoder_num_heads,
+            encoder_mlp_dim,
+            patch_norm=patch_norm,
+            dropout=dropout,
+            name="encoder",
             dtype=policy,
         )
         self.quantizer = VectorQuantizer(
@@ -147,9 +154,16 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
             dtype=policy,
         )
         self.decoder = ViTDecoder(
-            image_size, patch_size, 2 * channels if logit_laplace else channels,
-            decoder_hidden_dim, decoder_num_layers, decoder_num_heads, decoder_mlp_dim,
-            dropout=dropout, name="decoder", dtype=policy,
+            image_size,
+            patch_size,
+            2 * channels if logit_laplace else channels,
+            decoder_hidden_dim,
+            decoder_num_layers,
+            decoder_num_heads,
+            decoder_mlp_dim,
+            dropout=dropout,
+            name="decoder",
+            dtype=policy,
         )
         self.discriminator = StyleGANDiscriminator(
             filters=discriminator_filters,
@@ -262,7 +276,9 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
     def decode(self, ids):
         """Token ids `(B, h, w)` -> images `(B, H, W, C)` in [0, 1] (float)."""
         ids = self.check_ids(ids)
-        tokens = self.quantizer.lookup(ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1])))
+        tokens = self.quantizer.lookup(
+            ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1]))
+        )
         return self._decode_tokens(tokens, training=False)["reconstruction"]
 
     def get_config(self):
@@ -295,8 +311,6 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
             }
         )
         return config
-
-
 
 
 VitVQGAN.builtin_presets = VIT_VQGAN_PRESETS

@@ -52,8 +52,9 @@ VIT_VQGAN_PRESETS = {
             "code_dim": 16,
             "patch_norm": True,
             "restart_dead_codes": True,
-            "discriminator_filters": 32,
-            "discriminator_max_filters": 128,
+            "usage_decay": 0.9,
+            "discriminator_filters": 16,
+            "discriminator_max_filters": 64,
         },
     },
 }

@@ -29,8 +29,12 @@ class GANOptimizer(keras.optimizers.Optimizer):
     """
 
     def __init__(
-        self, generator_optimizer, discriminator_optimizer, discriminator_variables=None,
-        name="gan_optimizer", **kwargs,
+        self,
+        generator_optimizer,
+        discriminator_optimizer,
+        discriminator_variables=None,
+        name="gan_optimizer",
+        **kwargs,
     ):
         super().__init__(learning_rate=0.0, name=name, **kwargs)
         self.generator_optimizer = keras.optimizers.get(generator_optimizer)

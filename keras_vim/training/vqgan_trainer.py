@@ -247,8 +247,7 @@ class VQGANTrainerBase(keras.Model):
 
     # --- after the update -----------------------------------------------------------------
 
-    def after_update(self, images, total, terms, discriminator_total, discriminator_terms,
-                     outputs):
+    def after_update(self, images, total, terms, discriminator_total, discriminator_terms, outputs):
         """Dead-code restarts and metric updates; returns the logs. Runs after both updates."""
         if self.quantizer.restart_dead_codes:
             enabled = True

@@ -141,6 +141,20 @@ def test_default_dataset_is_fashion_mnist_32x32():
     assert tuple(train[0].shape) == (8, 16, 16, 1)
 
 
+def test_batches_feed_model_fit():
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [np.array(w) for w in model.get_weights()]
+    ds = default_dataset("train", batch_size=16, source="subset", augment=True).take(3)
+    history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -12,8 +12,10 @@ def _images(rng, shape):
 
 
 def _small(**kwargs):
-    kwargs.setdefault("filters", 2)
-    kwargs.setdefault("max_filters", 8)
+    # One width everywhere: JAX compiles each initializer once per weight shape, so repeated
+    # shapes keep the eager tests fast.
+    kwargs.setdefault("filters", 4)
+    kwargs.setdefault("max_filters", 4)
     return StyleGANDiscriminator(**kwargs)
 
 
@@ -29,12 +31,13 @@ def test_output_shape_and_dtype(rng, shape):
 
 
 def test_widths_follow_filters_and_cap(rng):
-    disc = _small(filters=4, max_filters=8, num_blocks=3)
-    disc.build((2, 32, 32, 3))
-    assert disc.from_rgb.filters == 4
-    assert [conv.filters for conv in disc.block_skips] == [8, 8, 8]
-    assert disc.final_dense.units == 8
-    assert tuple(disc.final_conv.kernel.shape) == (3, 3, 9, 8)  # + 1 mbstd channel
+    disc = _small(filters=2, max_filters=4, num_blocks=2)
+    disc.build((2, 16, 16, 3))
+    assert disc.from_rgb.filters == 2
+    assert [conv.filters for conv in disc.block_skips] == [4, 4]
+    assert disc.final_dense.units == 4
+    assert tuple(disc.final_conv.kernel.shape) == (3, 3, 5, 4)  # + 1 mbstd channel
+    assert tuple(disc.final_dense.kernel.shape) == (4 * 4 * 4, 4)
 
 
 def test_non_square_and_explicit_num_blocks(rng):
@@ -76,8 +79,8 @@ def test_centres_inputs(rng):
     images = np.full((2, 16, 16, 3), 0.5, "float32")
     logits = keras.ops.convert_to_numpy(disc(images))
     kernel = keras.ops.convert_to_numpy(disc.from_rgb.kernel)
-    assert kernel.shape == (1, 1, 3, 2)
-    disc.from_rgb.bias.assign(np.zeros(2, "float32"))
+    assert kernel.shape == (1, 1, 3, 4)
+    disc.from_rgb.bias.assign(np.zeros(4, "float32"))
     # With a zero input and zero from_rgb bias, the output depends only on the later biases.
     for layer in [*disc.block_convs_a, *disc.block_convs_b, disc.final_conv, disc.final_dense]:
         layer.bias.assign(np.zeros(layer.bias.shape, "float32"))
@@ -110,7 +113,7 @@ def test_get_config_round_trip(rng):
     images = _images(rng, (4, 16, 16, 3))
     expected = keras.ops.convert_to_numpy(disc(images))
     config = disc.get_config()
-    expected_args = {"filters": 2, "max_filters": 8, "num_blocks": 2, "mbstd_group_size": 2}
+    expected_args = {"filters": 4, "max_filters": 4, "num_blocks": 2, "mbstd_group_size": 2}
     assert {key: config[key] for key in expected_args} == expected_args
     clone = StyleGANDiscriminator.from_config(config)
     clone.build(images.shape)

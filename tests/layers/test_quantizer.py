@@ -1,0 +1,151 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_vim.layers import VectorQuantizer
+from keras_vim.metrics import codebook_perplexity, codebook_usage
+
+
+def _normalize(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _built(rng, **kwargs):
+    quantizer = VectorQuantizer(num_codes=16, code_dim=4, **kwargs)
+    inputs = rng.normal(size=(2, 10, 6)).astype("float32")
+    outputs = quantizer(inputs)
+    return quantizer, inputs, outputs
+
+
+def test_ids_are_brute_force_cosine_nearest(rng):
+    quantizer, inputs, outputs = _built(rng)
+    kernel, bias = (ops.convert_to_numpy(w) for w in quantizer.input_projection.weights)
+    latents = inputs @ kernel + bias
+    codebook = ops.convert_to_numpy(quantizer.codebook)
+    cosine = _normalize(latents) @ _normalize(codebook).T
+    np.testing.assert_array_equal(ops.convert_to_numpy(outputs["ids"]), cosine.argmax(-1))
+    assert outputs["quantized"].shape == (2, 10, 6)
+
+
+def test_euclidean_lookup_without_l2_norm(rng):
+    quantizer, inputs, outputs = _built(rng, l2_normalize=False)
+    kernel, bias = (ops.convert_to_numpy(w) for w in quantizer.input_projection.weights)
+    latents = inputs @ kernel + bias
+    codebook = ops.convert_to_numpy(quantizer.codebook)
+    distances = ((latents[..., None, :] - codebook) ** 2).sum(-1)
+    np.testing.assert_array_equal(ops.convert_to_numpy(outputs["ids"]), distances.argmin(-1))
+
+
+def test_output_is_projected_code_and_vq_loss_value(rng):
+    quantizer, inputs, outputs = _built(rng, beta=0.25)
+    ids = ops.convert_to_numpy(outputs["ids"])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(outputs["quantized"]),
+        ops.convert_to_numpy(quantizer.lookup(ids)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    latents = ops.convert_to_numpy(outputs["latents"])
+    codes = _normalize(ops.convert_to_numpy(quantizer.codebook))[ids]
+    squared = ((latents - codes) ** 2).sum(-1).mean()
+    np.testing.assert_allclose(float(outputs["vq_loss"]), 1.25 * squared, rtol=1e-4)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(outputs["errors"]),
+        ((latents - codes) ** 2).sum(-1),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def _input_gradient(fn, x):
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(x))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, x).numpy()
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    fn(x).backward()
+    return x.grad.numpy()
+
+
+def test_straight_through_gradient(rng):
+    quantizer, inputs, _ = _built(rng)
+    weights = rng.normal(size=(6,)).astype("float32")
+
+    def through_quantizer(x):
+        return ops.sum(quantizer(x)["quantized"] * weights)
+
+    def identity_path(x):
+        # What straight-through means: d quantized / d latents is the identity.
+        return ops.sum(quantizer.output_projection(quantizer.project(x)) * weights)
+
+    grad = _input_gradient(through_quantizer, inputs)
+    expected = _input_gradient(identity_path, inputs)
+    assert np.abs(grad).max() > 0
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_usage_and_perplexity_on_hand_made_batch():
+    ids = np.array([[0, 0, 1, 1], [2, 2, 3, 3]], "int32")
+    assert float(codebook_usage(ids, 8)) == pytest.approx(0.5)
+    assert float(codebook_perplexity(ids, 8)) == pytest.approx(4.0, rel=1e-5)
+    skewed = np.array([0, 0, 0, 1], "int32")
+    p = np.array([0.75, 0.25])
+    assert float(codebook_perplexity(skewed, 8)) == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+
+
+def test_dead_codes_are_reseeded_with_worst_latents(rng):
+    quantizer, inputs, outputs = _built(rng, restart_dead_codes=True, dead_code_threshold=0.5)
+    usage = np.ones(16, "float32")
+    usage[[3, 7]] = 0.0
+    quantizer.code_usage.assign(usage)
+    before = ops.convert_to_numpy(quantizer.codebook)
+    dead = quantizer.restart_dead_codes_from(outputs["latents"], outputs["errors"])
+    after = ops.convert_to_numpy(quantizer.codebook)
+    latents = ops.convert_to_numpy(outputs["latents"]).reshape(-1, 4)
+    order = np.argsort(-ops.convert_to_numpy(outputs["errors"]).reshape(-1))
+    assert float(dead) == 2
+    np.testing.assert_allclose(after[3], latents[order[0]], rtol=1e-6)
+    np.testing.assert_allclose(after[7], latents[order[1]], rtol=1e-6)
+    untouched = [i for i in range(16) if i not in (3, 7)]
+    np.testing.assert_array_equal(after[untouched], before[untouched])
+    np.testing.assert_array_equal(ops.convert_to_numpy(quantizer.code_usage), np.ones(16))
+
+
+def test_restart_disabled_changes_nothing(rng):
+    quantizer, _, outputs = _built(rng, restart_dead_codes=True, dead_code_threshold=2.0)
+    before = ops.convert_to_numpy(quantizer.codebook)
+    quantizer.restart_dead_codes_from(outputs["latents"], outputs["errors"], enabled=False)
+    np.testing.assert_array_equal(ops.convert_to_numpy(quantizer.codebook), before)
+
+
+def test_usage_average_tracks_training_batches(rng):
+    quantizer, inputs, outputs = _built(rng, restart_dead_codes=True, usage_decay=0.5)
+    quantizer(inputs, training=True)
+    used = np.bincount(ops.convert_to_numpy(outputs["ids"]).ravel(), minlength=16) > 0
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(quantizer.code_usage), np.where(used, 1.0, 0.5), rtol=1e-6
+    )
+
+
+def test_config_round_trip_and_bad_args(rng):
+    quantizer, inputs, outputs = _built(rng, beta=0.5, l2_normalize=False)
+    clone = VectorQuantizer.from_config(quantizer.get_config())
+    clone.build(inputs.shape)
+    clone.set_weights(quantizer.get_weights())
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(clone(inputs)["ids"]), ops.convert_to_numpy(outputs["ids"])
+    )
+    with pytest.raises(ValueError, match="`num_codes`"):
+        VectorQuantizer(num_codes=0)
