@@ -1,7 +1,17 @@
 """keras_vim: ViT-VQGAN and VIM (Yu et al., 2021) for Keras 3 on JAX, PyTorch and TensorFlow."""
 
-from keras_vim import data, layers, losses, metrics, models, training, utils
+from keras_vim import data, layers, losses, metrics, models, sampling, training, utils
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "layers", "losses", "metrics", "models", "training", "utils", "__version__"]
+__all__ = [
+    "data",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "sampling",
+    "training",
+    "utils",
+    "__version__",
+]

@@ -104,6 +104,9 @@ class VectorQuantizer(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(stddev=1.0),
             name="codebook",
             dtype="float32",
+            # The lookup runs in float32 under mixed precision: bfloat16 cosine ties pick wrong
+            # codes.
+            autocast=False,
         )
         self.output_projection = keras.layers.Dense(
             self.output_dim or input_dim, name="output_projection", dtype=self.dtype_policy
@@ -116,6 +119,7 @@ class VectorQuantizer(keras.layers.Layer):
             trainable=False,
             name="code_usage",
             dtype="float32",
+            autocast=False,
         )
 
     def normalized_codebook(self):

@@ -203,7 +203,7 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
             "log_scale": log_scale,
         }
 
-    def forward(self, images, training=None):
+    def forward_outputs(self, images, training=None):
         """Everything one pass computes: reconstruction, ids, VQ loss, latents, and the
         logit-Laplace `location`/`log_scale` when the decoder predicts them."""
         latents = self.encoder(images, training=training)
@@ -213,7 +213,9 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
         return outputs
 
     def call(self, images, training=None):
-        return self.forward(self.prepare_images(images), training=training)["reconstruction"]
+        return self.forward_outputs(self.prepare_images(images), training=training)[
+            "reconstruction"
+        ]
 
     def check_images(self, images, name="images"):
         """Validates a batch of images at the API boundary; returns it as a tensor."""

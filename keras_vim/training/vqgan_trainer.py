@@ -117,6 +117,12 @@ class VQGANTrainerBase(keras.Model):
             )
         if r1_weight < 0:
             raise ValueError(f"`r1_weight` must be >= 0, got {r1_weight!r}.")
+        if self.dtype_policy.compute_dtype == "float16":
+            # Keras would wrap the optimizer in a LossScaleOptimizer, which cannot hold two.
+            raise ValueError(
+                "VitVQGAN training supports float32 and mixed_bfloat16, not float16 policies; "
+                "use keras.config.set_dtype_policy('mixed_bfloat16')."
+            )
         self.loss_weights = weights
         self.perceptual_network_weights = perceptual_network_weights
         self.discriminator_start = discriminator_start
@@ -197,7 +203,7 @@ class VQGANTrainerBase(keras.Model):
 
     def generator_losses(self, images, training=True):
         """Total generator loss, its weighted terms and the forward outputs."""
-        outputs = self.forward(images, training=training)
+        outputs = self.forward_outputs(images, training=training)
         reconstruction = outputs["reconstruction"]
         targets = ops.cast(images, "float32")
         terms = {"vq": outputs["vq_loss"]}

@@ -81,7 +81,7 @@ def _input_gradient(fn, x):
 
 def test_straight_through_gradient(rng):
     quantizer, inputs, _ = _built(rng)
-    weights = rng.normal(size=(6,)).astype("float32")
+    weights = ops.convert_to_tensor(rng.normal(size=(6,)).astype("float32"))
 
     def through_quantizer(x):
         return ops.sum(quantizer(x)["quantized"] * weights)

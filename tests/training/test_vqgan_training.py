@@ -173,3 +173,25 @@ def test_mixed_bfloat16_training_stays_finite(micro_vqgan_config, images):
     for name, values in history.history.items():
         assert np.all(np.isfinite(values)), name
     assert all(np.isfinite(ops.convert_to_numpy(v)).all() for v in model.trainable_variables)
+
+
+def test_perceptual_term_trains_with_a_vgg_weights_file(micro_vqgan_config, images, tmp_path):
+    # Random VGG16 weights saved to a file stand in for ImageNet's (never downloaded in tests).
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = str(tmp_path / "vgg16.weights.h5")
+    vgg.save_weights(path)
+    model = VitVQGAN(**micro_vqgan_config)
+    _compile(model, perceptual_weight=0.1, perceptual_network_weights=path, adversarial_weight=0)
+    total, terms, _ = model.generator_losses(model.prepare_images(images), training=False)
+    assert float(terms["perceptual"]) > 0
+    history = model.fit(images, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["perceptual"][0])
+    # The VGG belongs to the loss, not to the tokenizer: it is not saved with the model.
+    assert len(model.weights) == len(VitVQGAN(**micro_vqgan_config).weights)
+
+
+def test_float16_policy_is_refused(micro_vqgan_config):
+    keras.config.set_dtype_policy("mixed_float16")
+    model = VitVQGAN(**micro_vqgan_config)
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        model.compile(perceptual_weight=0.0)

@@ -1,0 +1,47 @@
+"""Built-in VIM configurations: the paper's VIM-Base and VIM-Large and a tiny CPU model."""
+
+# 256x256 images through a patch-8 ViT-VQGAN: a 32x32 grid of 8192 codes; ImageNet's 1000 classes.
+_PAPER = {"vocabulary_size": 8192, "grid_size": 32, "num_classes": 1000, "dropout": 0.1}
+
+VIM_PRESETS = {
+    "vim_base": {
+        "description": "Paper VIM-Base: 24 blocks, 16 heads, width 1536, MLP 6144 (~650M "
+        "parameters), class-conditional (1000 classes) over 32x32 grids of 8192 codes. "
+        "Architecture only: random weights.",
+        "config": {
+            **_PAPER,
+            "num_layers": 24,
+            "num_heads": 16,
+            "hidden_dim": 1536,
+            "mlp_dim": 6144,
+        },
+    },
+    "vim_large": {
+        "description": "Paper VIM-Large: 36 blocks, 32 heads, width 2048, MLP 8192 (~1.7B "
+        "parameters), class-conditional (1000 classes) over 32x32 grids of 8192 codes. "
+        "Architecture only: random weights.",
+        "config": {
+            **_PAPER,
+            "num_layers": 36,
+            "num_heads": 32,
+            "hidden_dim": 2048,
+            "mlp_dim": 8192,
+        },
+    },
+    "vim_tiny": {
+        "description": "Tiny CPU-sized VIM for the `vit_vqgan_tiny` tokenizer (8x8 grids of 512 "
+        "codes, Fashion-MNIST's 10 classes): 4 blocks of width 256, class dropout 0.1 for "
+        "classifier-free guidance. Architecture only: random weights.",
+        "config": {
+            "vocabulary_size": 512,
+            "grid_size": 8,
+            "num_classes": 10,
+            "num_layers": 4,
+            "num_heads": 4,
+            "hidden_dim": 256,
+            "mlp_dim": 1024,
+            "dropout": 0.1,
+            "class_dropout": 0.1,
+        },
+    },
+}

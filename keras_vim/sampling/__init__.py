@@ -1,0 +1,24 @@
+"""Sampling from the VIM prior: logit filters, guidance, seeded draws, compiled loops."""
+
+from keras_vim.sampling.draw import draw_tokens, seed_for_step
+from keras_vim.sampling.filters import (
+    apply_temperature,
+    check_sampling_args,
+    classifier_free_guidance,
+    filter_logits,
+    top_k_filter,
+    top_p_filter,
+)
+from keras_vim.sampling.loop import compile_function
+
+__all__ = [
+    "apply_temperature",
+    "check_sampling_args",
+    "classifier_free_guidance",
+    "compile_function",
+    "draw_tokens",
+    "filter_logits",
+    "seed_for_step",
+    "top_k_filter",
+    "top_p_filter",
+]

@@ -1,0 +1,404 @@
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_vim.data import load_fashion_mnist, tokenize_dataset
+from keras_vim.models import VIM, VitVQGAN
+from keras_vim.models.vim_presets import VIM_PRESETS
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_vqgan")
+GRID = (3, 4)
+LENGTH = GRID[0] * GRID[1]
+VOCAB = 16
+TINY = dict(
+    vocabulary_size=VOCAB,
+    grid_size=GRID,
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=16,
+    mlp_dim=32,
+    dropout=0.0,
+)
+
+
+def numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+@pytest.fixture
+def conditional():
+    return VIM(**TINY, num_classes=3)
+
+
+@pytest.fixture
+def unconditional():
+    return VIM(**TINY)
+
+
+@pytest.fixture
+def tokens(rng):
+    return rng.integers(0, VOCAB, (4, *GRID)).astype("int32")
+
+
+CLASSES = np.array([0, 2, 1, 3], "int32")  # 3 is the null class
+
+
+def test_logits_shapes_and_prefixes(conditional, tokens):
+    logits = numpy(conditional((tokens, CLASSES)))
+    assert logits.shape == (4, *GRID, VOCAB) and logits.dtype == np.float32
+    flat = tokens.reshape(4, LENGTH)
+    prefix = numpy(conditional({"tokens": flat[:, :5], "class_ids": CLASSES}))
+    assert prefix.shape == (4, 5, VOCAB)
+    np.testing.assert_allclose(prefix, logits.reshape(4, LENGTH, VOCAB)[:, :5], atol=1e-5)
+    # One token: only the condition slot goes in.
+    first = numpy(conditional((flat[:, :1], CLASSES)))
+    np.testing.assert_allclose(first[:, 0], logits[:, 0, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("t", [0, 5, LENGTH - 1])
+def test_causality(unconditional, tokens, t):
+    flat = tokens.reshape(4, LENGTH)
+    changed = flat.copy()
+    changed[:, t] = (changed[:, t] + 1) % VOCAB
+    a = numpy(unconditional(flat))
+    b = numpy(unconditional(changed))
+    # Logits at positions <= t predict tokens <= t from tokens < t: untouched.
+    np.testing.assert_allclose(a[:, : t + 1], b[:, : t + 1], atol=1e-5)
+    if t < LENGTH - 1:
+        assert np.abs(a[:, t + 1 :] - b[:, t + 1 :]).max() > 1e-4
+
+
+def test_class_token_conditions_every_position(conditional, tokens):
+    a = numpy(conditional((tokens, np.array([0, 0, 0, 0]))))
+    b = numpy(conditional((tokens, np.array([1, 1, 1, 1]))))
+    assert np.abs(a - b).reshape(4, LENGTH, VOCAB).max(axis=(0, 2)).min() > 1e-5
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_cached_logits_equal_full_pass(conditional, unconditional, tokens, conditioned):
+    model = conditional if conditioned else unconditional
+    flat = tokens.reshape(4, LENGTH)
+    inputs = (flat, CLASSES) if conditioned else flat
+    full = numpy(model(inputs))
+    if conditioned:
+        first, cache = model.start_cache(class_ids=CLASSES)
+    else:
+        first, cache = model.start_cache(batch_size=4)
+    steps = [numpy(first)[:, None]]
+    # A chunk of three tokens, then one token at a time (with a tensor index, as in loops).
+    logits, cache = model.call_with_cache(flat[:, :3], cache, 0)
+    steps.append(numpy(logits))
+    for t in range(3, LENGTH - 1):
+        logits, cache = model.call_with_cache(flat[:, t : t + 1], cache, ops.convert_to_tensor(t))
+        steps.append(numpy(logits))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+    assert tuple(cache[0].shape) == (4, 2, LENGTH, 2, 8)
+
+
+def test_class_dropout_uses_the_null_class(tokens):
+    model = VIM(**TINY, num_classes=3, class_dropout=0.999)
+    dropped = numpy(model((tokens, np.array([0, 1, 2, 0])), training=True))
+    null = numpy(model((tokens, np.full(4, 3))))
+    np.testing.assert_allclose(dropped, null, atol=1e-5)
+    kept = numpy(model((tokens, np.array([0, 1, 2, 0])), training=False))
+    assert np.abs(kept - null).max() > 1e-5
+
+
+def greedy(model, class_ids):
+    flat = np.zeros((len(class_ids), LENGTH), "int32")
+    for t in range(LENGTH):
+        logits = numpy(model((flat[:, : t + 1], class_ids)))
+        flat[:, t] = logits[:, t].argmax(-1)
+    return flat.reshape(-1, *GRID)
+
+
+def test_generation_top_k_1_is_greedy_decoding(conditional):
+    class_ids = np.array([0, 1, 2], "int32")
+    samples = numpy(conditional.generate(class_ids=class_ids, top_k=1, seed=5))
+    assert samples.shape == (3, *GRID) and samples.dtype == np.int32
+    np.testing.assert_array_equal(samples, greedy(conditional, class_ids))
+
+
+def test_generation_is_reproducible(conditional):
+    class_ids = np.array([0, 1, 2, 0, 1, 2, 0, 1], "int32")
+    a = numpy(conditional.generate(class_ids=class_ids, seed=1))
+    b = numpy(conditional.generate(class_ids=class_ids, seed=1))
+    c = numpy(conditional.generate(class_ids=class_ids, seed=2))
+    np.testing.assert_array_equal(a, b)
+    assert (a != c).mean() > 0.3
+    assert a.min() >= 0 and a.max() < VOCAB
+    # Unseeded calls draw fresh seeds.
+    d = numpy(conditional.generate(class_ids=class_ids))
+    e = numpy(conditional.generate(class_ids=class_ids))
+    assert (d != e).mean() > 0.3
+
+
+def test_unconditional_generation(unconditional):
+    a = numpy(unconditional.generate(num_samples=6, seed=3))
+    np.testing.assert_array_equal(a, numpy(unconditional.generate(6, seed=3)))
+    assert a.shape == (6, *GRID)
+
+
+def ranks_and_probabilities(model, samples, class_ids):
+    """Rank of each sampled token among its logits, and the softmax, under the full pass."""
+    logits = numpy(model((samples, class_ids))).reshape(len(samples), LENGTH, VOCAB)
+    chosen = samples.reshape(len(samples), LENGTH)
+    chosen_logits = np.take_along_axis(logits, chosen[..., None], -1)
+    ranks = (logits > chosen_logits).sum(-1)
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    return ranks, chosen_logits[..., 0], logits, probabilities / probabilities.sum(-1, keepdims=True)
+
+
+def test_top_k_and_top_p_restrict_the_support(conditional):
+    # Sharper logits make the nucleus small enough to matter.
+    class_ids = np.array([0, 1, 2] * 4, "int32")
+    samples = numpy(conditional.generate(class_ids=class_ids, top_k=3, temperature=0.5, seed=0))
+    ranks, *_ = ranks_and_probabilities(conditional, samples, class_ids)
+    assert ranks.max() < 3
+    assert ranks.max() > 0  # not greedy
+
+    samples = numpy(conditional.generate(class_ids=class_ids, top_p=0.3, seed=0))
+    ranks, chosen, logits, probabilities = ranks_and_probabilities(
+        conditional, samples, class_ids
+    )
+    # Each token's more likely competitors hold < 30% of the mass (the nucleus rule).
+    mass_before = np.where(logits > chosen[..., None], probabilities, 0).sum(-1)
+    assert mass_before.max() < 0.3 + 1e-5
+    unrestricted = numpy(conditional.generate(class_ids=class_ids, seed=0))
+    unrestricted_ranks, *_ = ranks_and_probabilities(conditional, unrestricted, class_ids)
+    assert unrestricted_ranks.max() > ranks.max()
+
+
+def test_classifier_free_guidance_endpoints(conditional):
+    class_ids = np.array([0, 1, 2, 1], "int32")
+    null = np.full(4, conditional.null_class_id, "int32")
+    # scale 1: the conditional samples; scale 0: the null-class (unconditional) samples.
+    np.testing.assert_array_equal(
+        numpy(conditional.generate(class_ids=class_ids, guidance_scale=1.0, seed=4)),
+        numpy(conditional.generate(class_ids=class_ids, seed=4)),
+    )
+    np.testing.assert_array_equal(
+        numpy(conditional.generate(class_ids=class_ids, guidance_scale=0.0, seed=4)),
+        numpy(conditional.generate(class_ids=null, seed=4)),
+    )
+    guided = numpy(conditional.generate(class_ids=class_ids, guidance_scale=3.0, seed=4))
+    assert guided.shape == (4, *GRID)
+
+
+def test_generate_images_decodes_through_the_tokenizer():
+    tokenizer = VitVQGAN.from_preset(FIXTURE)
+    model = VIM(**dict(TINY, vocabulary_size=32, grid_size=4), num_classes=2)
+    images = numpy(model.generate_images(tokenizer, class_ids=1, num_samples=3, seed=0))
+    assert images.shape == (3, 16, 16, 1)
+    assert 0 <= images.min() and images.max() <= 1
+    with pytest.raises(ValueError, match="grid"):
+        VIM(**TINY, num_classes=2).generate_images(tokenizer, class_ids=[0])
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda m: m((np.zeros((2, LENGTH + 1), "int32"), [0, 1])), ValueError, "at most 12"),
+        (lambda m: m((np.zeros((2, 4, 4), "int32"), [0, 1])), ValueError, r"\(batch, 3, 4\)"),
+        (lambda m: m((np.full((2, 3, 4), VOCAB, "int32"), [0, 1])), ValueError, r"\[0, 15\]"),
+        (lambda m: m((np.full((2, 3, 4), -1, "int32"), [0, 1])), ValueError, r"\[0, 15\]"),
+        (lambda m: m((np.zeros((2, 3, 4), "float32"), [0, 1])), TypeError, "integer"),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), [0, 4])), ValueError, r"class_ids.*\[0, 2\]"),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), [-1, 0])), ValueError, r"\[0, 2\]"),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), [0, 1, 2])), ValueError, "3 entries"),
+        (lambda m: m(np.zeros((2, 3, 4), "int32")), ValueError, "class-conditional"),
+        (lambda m: m.generate(num_samples=2), ValueError, "class-conditional"),
+        (lambda m: m.generate(class_ids=[5]), ValueError, r"\[0, 2\]"),
+        (lambda m: m.generate(class_ids=[0], temperature=0), ValueError, "temperature"),
+        (lambda m: m.generate(class_ids=[0], top_k=0), ValueError, "top_k"),
+        (lambda m: m.generate(class_ids=[0], top_k=VOCAB + 1), ValueError, "top_k"),
+        (lambda m: m.generate(class_ids=[0], top_p=1.5), ValueError, "top_p"),
+        (lambda m: m.generate(class_ids=[0, 1], num_samples=3), ValueError, "num_samples"),
+        (lambda m: m.features(np.zeros((2, 3, 4), "int32"), block=0), ValueError, "block"),
+        (lambda m: m.features(np.zeros((2, 3, 4), "int32"), block=3), ValueError, "block"),
+        (lambda m: m.features(np.zeros((2, 5), "int32")), ValueError, "whole grids"),
+        (
+            lambda m: m.call_with_cache(np.zeros((1, 2), "int32"), m.initial_cache(1), 10),
+            ValueError,
+            "at most 1 tokens",
+        ),
+    ],
+)
+def test_bad_inputs_of_a_conditional_model(conditional, call, error, match):
+    with pytest.raises(error, match=match):
+        call(conditional)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), [0, 1])), "unconditional"),
+        (lambda m: m.generate(num_samples=2, class_ids=[0, 1]), "unconditional"),
+        (lambda m: m.generate(num_samples=2, guidance_scale=2.0), "guidance_scale"),
+        (lambda m: m.generate(), "num_samples"),
+        (lambda m: m.features(np.zeros((2, 3, 4), "int32"), class_ids=[0, 0]), "unconditional"),
+        (lambda m: m.fit(np.zeros((2, 3, 4), "int32"), np.zeros(2, "int32")), "unconditional"),
+        (lambda m: m(np.zeros((2, LENGTH + 1), "int32")), "at most 12"),
+    ],
+)
+def test_bad_inputs_of_an_unconditional_model(unconditional, call, match):
+    unconditional.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=match):
+        call(unconditional)
+
+
+def test_class_ids_in_batches_of_an_unconditional_model_fail_in_fit(unconditional, tokens):
+    import tensorflow as tf
+
+    unconditional.compile(optimizer="adam")
+    pairs = tf.data.Dataset.from_tensor_slices((tokens, CLASSES)).batch(2)
+    with pytest.raises(ValueError, match="unconditional"):
+        unconditional.fit(pairs, epochs=1, verbose=0)
+
+
+def test_bad_constructor_args():
+    with pytest.raises(ValueError, match="divisible"):
+        VIM(**dict(TINY, num_heads=3))
+    with pytest.raises(ValueError, match="class_dropout"):
+        VIM(**TINY, class_dropout=0.1)
+    with pytest.raises(ValueError, match="vocabulary_size"):
+        VIM(**dict(TINY, vocabulary_size=0))
+    with pytest.raises(TypeError, match="grid_size"):
+        VIM(**dict(TINY, grid_size=(2, 3, 4)))
+    with pytest.raises(ValueError, match="dropout"):
+        VIM(**dict(TINY, dropout=1.0))
+
+
+def test_features_of_every_block(conditional, tokens):
+    outputs = []
+    for block in range(1, conditional.num_layers + 1):
+        features = numpy(conditional.features(tokens, block=block))
+        assert features.shape == (4, 16) and features.dtype == np.float32
+        assert np.isfinite(features).all()
+        outputs.append(features)
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-4
+    # Default: the middle block, with the null class so the label does not leak in.
+    np.testing.assert_allclose(numpy(conditional.features(tokens)), outputs[0], atol=1e-6)
+    labelled = numpy(conditional.features(tokens, class_ids=np.zeros(4, "int32"), block=1))
+    assert np.abs(labelled - outputs[0]).max() > 1e-6
+    # The last token is part of the features (unlike the logits, which never see it).
+    changed = tokens.copy()
+    changed[:, -1, -1] = (changed[:, -1, -1] + 1) % VOCAB
+    assert np.abs(numpy(conditional.features(changed, block=2)) - outputs[1]).max() > 1e-6
+
+
+def test_config_and_saving_round_trips(conditional, tokens, tmp_path):
+    inputs = (tokens, CLASSES)
+    expected = numpy(conditional(inputs))
+    clone = VIM.from_config(conditional.get_config())
+    clone.set_weights(conditional.get_weights())
+    np.testing.assert_allclose(numpy(clone(inputs)), expected, atol=1e-6)
+
+    conditional.compile(optimizer=keras.optimizers.Adam(1e-3))
+    conditional.fit(inputs[0], inputs[1], batch_size=4, epochs=1, verbose=0)
+    expected = numpy(conditional(inputs))
+    path = str(tmp_path / "vim.keras")
+    conditional.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, VIM) and loaded.num_classes == 3 and loaded.grid_size == GRID
+    np.testing.assert_allclose(numpy(loaded(inputs)), expected, atol=1e-6)
+    assert loaded.compiled and int(loaded.optimizer.iterations) == 1
+    np.testing.assert_array_equal(
+        numpy(loaded.generate(class_ids=[0, 1], seed=2)),
+        numpy(conditional.generate(class_ids=[0, 1], seed=2)),
+    )
+
+    weights = str(tmp_path / "vim.weights.h5")
+    conditional.save_weights(weights)
+    fresh = VIM(**TINY, num_classes=3)
+    fresh.load_weights(weights)
+    np.testing.assert_allclose(numpy(fresh(inputs)), expected, atol=1e-6)
+
+    conditional.save_to_preset(str(tmp_path / "preset"))
+    preset = VIM.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(numpy(preset(inputs)), expected, atol=1e-6)
+
+
+def test_presets():
+    assert set(VIM.presets()) >= {"vim_base", "vim_large", "vim_tiny"}
+    base, large = VIM_PRESETS["vim_base"]["config"], VIM_PRESETS["vim_large"]["config"]
+    paper = {"num_layers": 24, "num_heads": 16, "hidden_dim": 1536, "mlp_dim": 6144}
+    assert {k: base[k] for k in paper} == paper
+    paper = {"num_layers": 36, "num_heads": 32, "hidden_dim": 2048, "mlp_dim": 8192}
+    assert {k: large[k] for k in paper} == paper
+    for config in (base, large):
+        assert (config["vocabulary_size"], config["grid_size"]) == (8192, 32)
+        assert config["num_classes"] == 1000 and config["dropout"] == 0.1
+    assert "random weights" in VIM.presets()["vim_base"]
+    tiny = VIM.from_preset("vim_tiny", num_layers=1)
+    assert tiny.grid_size == (8, 8) and tiny.vocabulary_size == 512 and tiny.num_classes == 10
+    assert len(tiny.blocks) == 1
+
+
+@pytest.fixture(scope="module")
+def real_tokens():
+    """Tokens of 96 shipped Fashion-MNIST images through the micro tokenizer (16x16, 4x4 ids)."""
+    images, labels = load_fashion_mnist("train", source="subset")
+    images = images[:96].astype("float32") / 255.0
+    images = images.reshape(96, 16, 2, 16, 2).mean(axis=(2, 4))[..., None]
+    tokenizer = VitVQGAN.from_preset(FIXTURE)
+    return tokenize_dataset(tokenizer, images, labels=labels[:96], verbose=False)
+
+
+def test_fit_lowers_the_loss_on_real_tokens(real_tokens):
+    ids, labels = real_tokens
+    assert ids.shape == (96, 4, 4) and len(np.unique(ids)) > 3
+    model = VIM(**dict(TINY, vocabulary_size=32, grid_size=4), num_classes=10)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = model.evaluate(ids, labels, batch_size=32, verbose=0, return_dict=True)
+    history = model.fit(ids, labels, batch_size=32, epochs=8, verbose=0)
+    after = model.evaluate(ids, labels, batch_size=32, verbose=0, return_dict=True)
+    assert set(history.history) == {"loss", "accuracy", "bits_per_token"}
+    assert after["loss"] < before["loss"] - 0.5
+    assert after["accuracy"] > before["accuracy"]
+    # bits per token is the cross-entropy in base 2 (no other losses, no dropout).
+    assert math.isclose(after["bits_per_token"], after["loss"] / math.log(2), rel_tol=1e-4)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_fit_accepts_datasets_of_pairs_and_dicts(tokens):
+    import tensorflow as tf
+
+    model = VIM(**TINY, num_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    pairs = tf.data.Dataset.from_tensor_slices((tokens, CLASSES)).batch(2)
+    dicts = tf.data.Dataset.from_tensor_slices({"tokens": tokens, "class_ids": CLASSES}).batch(2)
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(pairs, epochs=1, verbose=0)
+    model.fit(dicts, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 4
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(before, model.get_weights()))
+    predictions = model.predict(pairs, verbose=0)
+    np.testing.assert_allclose(predictions, numpy(model((tokens, CLASSES))), atol=1e-5)
+
+
+def test_default_optimizer_is_the_papers():
+    model = VIM(**TINY)
+    model.compile()
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert (model.optimizer.beta_1, model.optimizer.beta_2) == (0.9, 0.96)
+    with pytest.raises(ValueError, match="loss"):
+        model.compile(loss="mse")
+
+
+def test_mixed_bfloat16(tokens):
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = VIM(**TINY, num_classes=3)
+    logits = numpy(model((tokens, CLASSES)))
+    assert logits.dtype == np.float32 and np.isfinite(logits).all()
+    assert model.initial_cache(1)[0].dtype == model.token_embedding.compute_dtype
+    assert "bfloat16" in str(model.initial_cache(1)[0].dtype)
+    samples = numpy(model.generate(class_ids=[0, 1], guidance_scale=2.0, top_p=0.9, seed=0))
+    assert samples.shape == (2, *GRID) and samples.max() < VOCAB
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(tokens, CLASSES, batch_size=4, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
