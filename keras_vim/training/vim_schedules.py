@@ -68,6 +68,25 @@ class WarmupExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def vim_schedule(
+    total_steps=PAPER_TOTAL_STEPS,
+    warmup_steps=5_000,
+    peak_learning_rate=4.5e-4,
+    final_learning_rate=1e-5,
+    decay_start=None,
+):
+    """The paper's VIM learning-rate schedule as a `WarmupExponentialDecay`.
+
+    `decay_start` defaults to the paper's fraction (80k / 450k) of `total_steps`, but not
+    before the end of the warm-up. See `vim_optimizer` for the arguments.
+    """
+    if decay_start is None:
+        decay_start = max(warmup_steps, round(total_steps * PAPER_DECAY_START / PAPER_TOTAL_STEPS))
+    return WarmupExponentialDecay(
+        peak_learning_rate, final_learning_rate, warmup_steps, decay_start, total_steps
+    )
+
+
 def vim_optimizer(
     total_steps=PAPER_TOTAL_STEPS,
     warmup_steps=5_000,
@@ -99,13 +118,10 @@ def vim_optimizer(
     >>> optimizer = keras_vim.training.vim_schedules.vim_optimizer(
     ...     total_steps=2_000, warmup_steps=100, peak_learning_rate=1e-3)
     """
-    if decay_start is None:
-        decay_start = max(warmup_steps, round(total_steps * PAPER_DECAY_START / PAPER_TOTAL_STEPS))
-    schedule = WarmupExponentialDecay(
-        peak_learning_rate, final_learning_rate, warmup_steps, decay_start, total_steps
-    )
     return keras.optimizers.Adam(
-        learning_rate=schedule,
+        learning_rate=vim_schedule(
+            total_steps, warmup_steps, peak_learning_rate, final_learning_rate, decay_start
+        ),
         beta_1=beta_1,
         beta_2=beta_2,
         weight_decay=weight_decay,
