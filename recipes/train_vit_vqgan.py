@@ -237,6 +237,7 @@ def main(argv=None):
         steps_per_epoch=steps_per_epoch,
         epochs=epochs,
         verbose=2,
+        shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' notice
         callbacks=[keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"))],
     )
     seconds = time.time() - start
