@@ -195,10 +195,20 @@ class VQGANTrainerBase(keras.Model):
 
     # --- what the backends differentiate -------------------------------------------------
 
-    def _adversarial_gate(self):
-        """1.0 once the generator has taken `discriminator_start` steps, else 0.0."""
-        return ops.cast(
-            ops.greater_equal(self.optimizer.iterations, self.discriminator_start), "float32"
+    def _adversarial_active(self):
+        """True once the generator has taken `discriminator_start` steps (a bool tensor)."""
+        return ops.greater_equal(self.optimizer.iterations, self.discriminator_start)
+
+    def _when_adversarial(self, compute, num_outputs):
+        """`compute()` once the adversarial terms count, else zeros; before
+        `discriminator_start` the discriminator does not even run (it is most of a tiny
+        model's step)."""
+        if self.discriminator_start == 0:
+            return compute()
+        return ops.cond(
+            self._adversarial_active(),
+            compute,
+            lambda: tuple(ops.zeros((), "float32") for _ in range(num_outputs)),
         )
 
     def generator_losses(self, images, training=True):
@@ -215,37 +225,46 @@ class VQGANTrainerBase(keras.Model):
         if self.loss_weights["perceptual"]:
             terms["perceptual"] = ops.mean(self._loss_terms.perceptual(targets, reconstruction))
         if self.loss_weights["generator_adversarial"]:
-            fake_logits = self.discriminator(reconstruction, training=training)
-            terms["generator_adversarial"] = generator_adversarial_loss(fake_logits)
+
+            def adversarial():
+                fake_logits = self.discriminator(reconstruction, training=training)
+                return (generator_adversarial_loss(fake_logits),)
+
+            (terms["generator_adversarial"],) = self._when_adversarial(adversarial, 1)
         total = 0.0
         for name, value in terms.items():
-            weight = self.loss_weights[name]
-            if name == "generator_adversarial":
-                weight = weight * self._adversarial_gate()
-            total = total + weight * ops.cast(value, "float32")
+            total = total + self.loss_weights[name] * ops.cast(value, "float32")
         return total, terms, outputs
 
     def discriminator_losses(self, images, fake_images):
-        """Total discriminator loss and its terms; `fake_images` carry no gradient."""
+        """Total discriminator loss and its terms; `fake_images` carry no gradient.
+
+        Before `discriminator_start` everything is 0, so the discriminator gets zero gradients.
+        """
         if not self.loss_weights["generator_adversarial"]:
             return ops.zeros(()), {}
         images = ops.cast(images, self.compute_dtype)
-        fake_logits = self.discriminator(fake_images, training=True)
-        terms = {}
-        if self.r1_weight:
-            real_logits, real_grads = self.value_and_input_gradient(
-                lambda x: self.discriminator(x, training=True), images
+
+        def losses():
+            fake_logits = self.discriminator(fake_images, training=True)
+            r1 = ops.zeros((), "float32")
+            if self.r1_weight:
+                real_logits, real_grads = self.value_and_input_gradient(
+                    lambda x: self.discriminator(x, training=True), images
+                )
+                r1 = r1_penalty(ops.cast(real_grads, "float32"))
+            else:
+                real_logits = self.discriminator(images, training=True)
+            adversarial = discriminator_adversarial_loss(
+                ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
             )
-            terms["r1"] = r1_penalty(ops.cast(real_grads, "float32"))
-        else:
-            real_logits = self.discriminator(images, training=True)
-        terms["discriminator_adversarial"] = discriminator_adversarial_loss(
-            ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
-        )
-        total = terms["discriminator_adversarial"]
+            return adversarial + 0.5 * self.r1_weight * r1, adversarial, r1
+
+        total, adversarial, r1 = self._when_adversarial(losses, 3)
+        terms = {"discriminator_adversarial": adversarial}
         if self.r1_weight:
-            total = total + 0.5 * self.r1_weight * terms["r1"]
-        return self._adversarial_gate() * total, terms
+            terms["r1"] = r1
+        return total, terms
 
     def value_and_input_gradient(self, fn, inputs):
         """`(fn(inputs), d sum(fn(inputs)) / d inputs)`, differentiable again (for R1)."""
