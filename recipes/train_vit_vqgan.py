@@ -56,7 +56,7 @@ def parse_args(argv=None):
         help="Parti variant: predict pixels, no logit-Laplace loss.",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=1500, help="Training steps.")
+    train.add_argument("--steps", type=int, default=1000, help="Training steps.")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument(
         "--learning-rate",

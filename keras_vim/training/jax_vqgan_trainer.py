@@ -82,7 +82,7 @@ class VQGANTrainer(VQGANTrainerBase):
         generator_values, generator_opt = self.optimizer.generator_optimizer.stateless_apply(
             generator_opt, generator_grads, generator_values
         )
-        if discriminator_values:
+        if discriminator_values and self.trains_discriminator:
             discriminator_values, discriminator_opt = (
                 self.optimizer.discriminator_optimizer.stateless_apply(
                     discriminator_opt, discriminator_grads, discriminator_values

@@ -30,7 +30,7 @@ class VQGANTrainer(VQGANTrainerBase):
             tape.gradient(d_total, discriminator_vars), discriminator_vars
         )
         self.optimizer.generator_optimizer.apply(generator_grads, generator_vars)
-        if discriminator_vars:
+        if discriminator_vars and self.trains_discriminator:
             self.optimizer.discriminator_optimizer.apply(discriminator_grads, discriminator_vars)
         return self.after_update(images, total, terms, d_total, d_terms, outputs)
 

@@ -33,7 +33,7 @@ class VQGANTrainer(VQGANTrainerBase):
         discriminator_grads = _grads(d_total, discriminator_vars)
         with torch.no_grad():
             self.optimizer.generator_optimizer.apply(generator_grads, generator_vars)
-            if discriminator_vars:
+            if discriminator_vars and self.trains_discriminator:
                 self.optimizer.discriminator_optimizer.apply(
                     discriminator_grads, discriminator_vars
                 )

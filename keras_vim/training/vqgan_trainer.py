@@ -159,6 +159,11 @@ class VQGANTrainerBase(keras.Model):
             )
         super().compile(optimizer=gan_optimizer, **kwargs)
 
+    @property
+    def trains_discriminator(self):
+        """Whether `fit` updates the discriminator (only when the adversarial term is on)."""
+        return bool(self.loss_weights and self.loss_weights["generator_adversarial"])
+
     def _discriminator_trainable_variables(self):
         return self.discriminator.trainable_variables
 

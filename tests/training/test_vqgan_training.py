@@ -107,8 +107,13 @@ def test_loss_terms_follow_the_weights(micro_vqgan_config, images):
     total, terms, _ = model.generator_losses(model.prepare_images(images), training=False)
     assert set(terms) == {"l2", "vq"}
     np.testing.assert_allclose(float(total), float(terms["l2"]) + float(terms["vq"]), rtol=1e-5)
+    discriminator = model.discriminator.trainable_variables
+    d_before = _values(discriminator)
     history = model.fit(images, batch_size=4, epochs=1, verbose=0)
     assert "discriminator_loss" not in history.history
+    # Without the adversarial term the discriminator is not trained at all.
+    assert not any(_changed(d_before, discriminator))
+    assert int(model.optimizer.discriminator_optimizer.iterations) == 0
 
 
 def test_bad_compile_arguments(micro_vqgan_config):
