@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import weakref
 
 import keras
 import numpy as np
@@ -69,12 +70,28 @@ def _batches(dataset, labels, batch_size):
         )
 
 
+# One compiled encoder per tokenizer, so repeated calls do not compile again.
+_ENCODERS = weakref.WeakKeyDictionary()
+
+
 def make_encoder(tokenizer):
-    """`tokenizer.encode`, compiled for the backend: images -> int32 ids as numpy."""
-    encode = compile_function(tokenizer, tokenizer.encode)
+    """`tokenizer.encode`, compiled for the backend: images -> int32 ids as numpy.
+
+    Batches smaller than the largest one seen are zero-padded to its size, so a dataset
+    whose last batch is short compiles one shape, not two.
+    """
+    if tokenizer not in _ENCODERS:
+        _ENCODERS[tokenizer] = (compile_function(tokenizer, tokenizer.encode), [0])
+    encode, largest = _ENCODERS[tokenizer]
 
     def run(images):
-        return keras.ops.convert_to_numpy(encode(keras.ops.convert_to_tensor(images)))
+        images = np.asarray(images)
+        count = len(images)
+        if 0 < count < largest[0]:
+            padding = np.zeros((largest[0] - count, *images.shape[1:]), images.dtype)
+            images = np.concatenate([images, padding])
+        largest[0] = max(largest[0], count)
+        return keras.ops.convert_to_numpy(encode(keras.ops.convert_to_tensor(images)))[:count]
 
     return run
 

@@ -444,30 +444,32 @@ class VIM(PresetMixin, keras.Model):
 
     # --- generation ------------------------------------------------------------------------
 
-    def _generation_function(self, num_samples, temperature, top_k, top_p, guidance_scale):
-        key = (num_samples, temperature, top_k, top_p, guidance_scale, self.dtype_policy.name)
+    def _generation_function(self, num_samples, top_k, use_top_p, guided):
+        """The compiled sampler for one static setting; temperature, top-p and the guidance
+        scale are tensor inputs, so changing them does not compile again."""
+        key = (num_samples, top_k, use_top_p, guided, self.dtype_policy.name)
         if key in self._compiled.functions:
             return self._compiled.functions[key]
         length = self.sequence_length
-        guided = guidance_scale is not None
         seed_generator = self.sampling_seed_generator
 
-        def next_token(logits, base_seed, step):
+        def next_token(logits, settings, base_seed, step):
+            temperature, top_p, guidance_scale = settings[0], settings[1], settings[2]
             if guided:
                 logits = classifier_free_guidance(
                     logits[:num_samples], logits[num_samples:], guidance_scale
                 )
-            logits = filter_logits(logits, temperature, top_k, top_p)
+            logits = filter_logits(logits, temperature, top_k, top_p if use_top_p else None)
             seed = seed_for_step(base_seed, step, seed_generator)
             return draw_tokens(logits, seed, seed_generator)
 
-        def generate_tokens(condition_ids, base_seed):
+        def generate_tokens(condition_ids, settings, base_seed):
             if guided:
                 null_ids = ops.full((num_samples,), self.null_class_id, "int32")
                 condition_ids = ops.concatenate([condition_ids, null_ids])
             x = self.condition_embedding(condition_ids)[:, None, :]
             logits, cache = self._cached_step(x, self.initial_cache(condition_ids.shape[0]), 0)
-            first = next_token(logits[:, 0], base_seed, 0)
+            first = next_token(logits[:, 0], settings, base_seed, 0)
             tokens = ops.slice_update(
                 ops.zeros((num_samples, length), "int32"), [0, 0], first[:, None]
             )
@@ -478,7 +480,7 @@ class VIM(PresetMixin, keras.Model):
                 x = self.token_embedding(inputs[:, None])
                 x = self.position_embedding(x, start_index=i - 1)
                 logits, cache = self._cached_step(x, cache, i)
-                token = next_token(logits[:, 0], base_seed, i)
+                token = next_token(logits[:, 0], settings, base_seed, i)
                 tokens = ops.slice_update(tokens, [0, i], token[:, None])
                 return tokens, token, cache
 
@@ -557,14 +559,18 @@ class VIM(PresetMixin, keras.Model):
         base_seed = ops.convert_to_tensor(
             [seed % 2**31, 0], dtype=self.sampling_seed_generator.state.dtype
         )
-        function = self._generation_function(
-            num_samples,
-            float(temperature),
-            top_k,
-            None if top_p is None else float(top_p),
-            None if guidance_scale is None else float(guidance_scale),
+        settings = ops.convert_to_tensor(
+            [
+                temperature,
+                1.0 if top_p is None else top_p,
+                1.0 if guidance_scale is None else guidance_scale,
+            ],
+            "float32",
         )
-        return function(condition_ids, base_seed)
+        function = self._generation_function(
+            num_samples, top_k, top_p is not None, guidance_scale is not None
+        )
+        return function(condition_ids, settings, base_seed)
 
     def generate_images(self, tokenizer, num_samples=None, class_ids=None, **kwargs):
         """`generate(...)` then `tokenizer.decode`: images `(B, H, W, C)` in [0, 1].

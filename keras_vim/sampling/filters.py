@@ -2,11 +2,17 @@
 
 Pure `keras.ops`: they run unchanged inside the compiled generation loop of every backend.
 Filtered-out entries are set to `-inf`, so a softmax gives them probability exactly 0.
+`temperature`, `p` and the guidance `scale` may be Python numbers (checked) or scalar tensors
+(so that a compiled loop need not be rebuilt when they change); `k` is a Python int.
 """
 
 import math
 
 from keras import ops
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_positive_number(name, value):
@@ -34,11 +40,12 @@ def check_sampling_args(vocabulary_size, temperature=1.0, top_k=None, top_p=None
 
 def apply_temperature(logits, temperature):
     """Divides logits by `temperature` (> 0): below 1 sharpens, above 1 flattens."""
-    _check_positive_number("temperature", temperature)
     logits = ops.cast(logits, "float32")
-    if temperature == 1:
-        return logits
-    return logits / temperature
+    if _is_number(temperature) or temperature is None:
+        _check_positive_number("temperature", temperature)
+        if temperature == 1:
+            return logits
+    return logits / ops.cast(temperature, "float32")
 
 
 def top_k_filter(logits, k):
@@ -69,11 +76,14 @@ def top_p_filter(logits, p):
     Example:
     >>> top_p_filter(np.log([[0.5, 0.3, 0.15, 0.05]]), 0.75)  # keeps 0.5 and 0.3
     """
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1:
-        raise ValueError(f"`p` must be a number in (0, 1], got {p!r}.")
     logits = ops.cast(logits, "float32")
-    if p == 1:
-        return logits
+    if _is_number(p) or p is None or isinstance(p, bool):
+        if not _is_number(p) or not 0 < p <= 1:
+            raise ValueError(f"`p` must be a number in (0, 1], got {p!r}.")
+        if p == 1:
+            return logits
+    else:
+        p = ops.cast(p, "float32")
     sorted_logits = -ops.sort(-logits, axis=-1)
     sorted_probabilities = ops.softmax(sorted_logits, axis=-1)
     mass_before = ops.cumsum(sorted_probabilities, axis=-1) - sorted_probabilities
@@ -91,6 +101,8 @@ def classifier_free_guidance(conditional_logits, unconditional_logits, scale):
     """
     conditional_logits = ops.cast(conditional_logits, "float32")
     unconditional_logits = ops.cast(unconditional_logits, "float32")
+    if not _is_number(scale):
+        scale = ops.cast(scale, "float32")
     return unconditional_logits + scale * (conditional_logits - unconditional_logits)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_vim.data import load_fashion_mnist, tokenize_dataset
+from keras_vim.data import load_fashion_mnist, token_dataset, tokenize_dataset
 from keras_vim.models import VIM, VitVQGAN
 from keras_vim.models.vim_presets import VIM_PRESETS
 
@@ -29,13 +29,16 @@ def numpy(x):
     return ops.convert_to_numpy(x)
 
 
-@pytest.fixture
+# Shared, read-only models: their compiled generation functions are reused across tests.
+@pytest.fixture(scope="module")
 def conditional():
+    keras.utils.set_random_seed(1)
     return VIM(**TINY, num_classes=3)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def unconditional():
+    keras.utils.set_random_seed(2)
     return VIM(**TINY)
 
 
@@ -45,6 +48,8 @@ def tokens(rng):
 
 
 CLASSES = np.array([0, 2, 1, 3], "int32")  # 3 is the null class
+SAMPLE_CLASSES = np.array([0, 1, 2, 0], "int32")
+TWO = np.array([0, 1], "int32")
 
 
 def test_logits_shapes_and_prefixes(conditional, tokens):
@@ -109,22 +114,23 @@ def test_class_dropout_uses_the_null_class(tokens):
 
 
 def greedy(model, class_ids):
-    flat = np.zeros((len(class_ids), LENGTH), "int32")
+    # Causality lets every step run the full-length grid (the not-yet-chosen tokens are zeros
+    # and cannot influence position t): one input shape, no re-tracing.
+    tokens = np.zeros((len(class_ids), *GRID), "int32")
     for t in range(LENGTH):
-        logits = numpy(model((flat[:, : t + 1], class_ids)))
-        flat[:, t] = logits[:, t].argmax(-1)
-    return flat.reshape(-1, *GRID)
+        logits = numpy(model((tokens, class_ids))).reshape(len(class_ids), LENGTH, VOCAB)
+        tokens.reshape(len(class_ids), LENGTH)[:, t] = logits[:, t].argmax(-1)
+    return tokens
 
 
 def test_generation_top_k_1_is_greedy_decoding(conditional):
-    class_ids = np.array([0, 1, 2], "int32")
-    samples = numpy(conditional.generate(class_ids=class_ids, top_k=1, seed=5))
-    assert samples.shape == (3, *GRID) and samples.dtype == np.int32
-    np.testing.assert_array_equal(samples, greedy(conditional, class_ids))
+    samples = numpy(conditional.generate(class_ids=SAMPLE_CLASSES, top_k=1, seed=5))
+    assert samples.shape == (4, *GRID) and samples.dtype == np.int32
+    np.testing.assert_array_equal(samples, greedy(conditional, SAMPLE_CLASSES))
 
 
 def test_generation_is_reproducible(conditional):
-    class_ids = np.array([0, 1, 2, 0, 1, 2, 0, 1], "int32")
+    class_ids = SAMPLE_CLASSES
     a = numpy(conditional.generate(class_ids=class_ids, seed=1))
     b = numpy(conditional.generate(class_ids=class_ids, seed=1))
     c = numpy(conditional.generate(class_ids=class_ids, seed=2))
@@ -150,31 +156,37 @@ def ranks_and_probabilities(model, samples, class_ids):
     chosen_logits = np.take_along_axis(logits, chosen[..., None], -1)
     ranks = (logits > chosen_logits).sum(-1)
     probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    return ranks, chosen_logits[..., 0], logits, probabilities / probabilities.sum(-1, keepdims=True)
+    return (
+        ranks,
+        chosen_logits[..., 0],
+        logits,
+        probabilities / probabilities.sum(-1, keepdims=True),
+    )
 
 
 def test_top_k_and_top_p_restrict_the_support(conditional):
-    # Sharper logits make the nucleus small enough to matter.
-    class_ids = np.array([0, 1, 2] * 4, "int32")
+    class_ids = SAMPLE_CLASSES
     samples = numpy(conditional.generate(class_ids=class_ids, top_k=3, temperature=0.5, seed=0))
     ranks, *_ = ranks_and_probabilities(conditional, samples, class_ids)
     assert ranks.max() < 3
     assert ranks.max() > 0  # not greedy
 
     samples = numpy(conditional.generate(class_ids=class_ids, top_p=0.3, seed=0))
-    ranks, chosen, logits, probabilities = ranks_and_probabilities(
-        conditional, samples, class_ids
-    )
+    ranks, chosen, logits, probabilities = ranks_and_probabilities(conditional, samples, class_ids)
     # Each token's more likely competitors hold < 30% of the mass (the nucleus rule).
     mass_before = np.where(logits > chosen[..., None], probabilities, 0).sum(-1)
     assert mass_before.max() < 0.3 + 1e-5
+    # Temperature, top-p and guidance scale are inputs of the compiled sampler, not constants.
+    compiled = len(conditional._compiled.functions)
+    conditional.generate(class_ids=class_ids, top_p=0.6, temperature=2.0, seed=0)
+    assert len(conditional._compiled.functions) == compiled
     unrestricted = numpy(conditional.generate(class_ids=class_ids, seed=0))
     unrestricted_ranks, *_ = ranks_and_probabilities(conditional, unrestricted, class_ids)
     assert unrestricted_ranks.max() > ranks.max()
 
 
 def test_classifier_free_guidance_endpoints(conditional):
-    class_ids = np.array([0, 1, 2, 1], "int32")
+    class_ids = SAMPLE_CLASSES
     null = np.full(4, conditional.null_class_id, "int32")
     # scale 1: the conditional samples; scale 0: the null-class (unconditional) samples.
     np.testing.assert_array_equal(
@@ -185,31 +197,39 @@ def test_classifier_free_guidance_endpoints(conditional):
         numpy(conditional.generate(class_ids=class_ids, guidance_scale=0.0, seed=4)),
         numpy(conditional.generate(class_ids=null, seed=4)),
     )
-    guided = numpy(conditional.generate(class_ids=class_ids, guidance_scale=3.0, seed=4))
-    assert guided.shape == (4, *GRID)
-
-
-def test_generate_images_decodes_through_the_tokenizer():
-    tokenizer = VitVQGAN.from_preset(FIXTURE)
-    model = VIM(**dict(TINY, vocabulary_size=32, grid_size=4), num_classes=2)
-    images = numpy(model.generate_images(tokenizer, class_ids=1, num_samples=3, seed=0))
-    assert images.shape == (3, 16, 16, 1)
-    assert 0 <= images.min() and images.max() <= 1
-    with pytest.raises(ValueError, match="grid"):
-        VIM(**TINY, num_classes=2).generate_images(tokenizer, class_ids=[0])
 
 
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda m: m((np.zeros((2, LENGTH + 1), "int32"), [0, 1])), ValueError, "at most 12"),
-        (lambda m: m((np.zeros((2, 4, 4), "int32"), [0, 1])), ValueError, r"\(batch, 3, 4\)"),
-        (lambda m: m((np.full((2, 3, 4), VOCAB, "int32"), [0, 1])), ValueError, r"\[0, 15\]"),
-        (lambda m: m((np.full((2, 3, 4), -1, "int32"), [0, 1])), ValueError, r"\[0, 15\]"),
-        (lambda m: m((np.zeros((2, 3, 4), "float32"), [0, 1])), TypeError, "integer"),
-        (lambda m: m((np.zeros((2, 3, 4), "int32"), [0, 4])), ValueError, r"class_ids.*\[0, 2\]"),
-        (lambda m: m((np.zeros((2, 3, 4), "int32"), [-1, 0])), ValueError, r"\[0, 2\]"),
-        (lambda m: m((np.zeros((2, 3, 4), "int32"), [0, 1, 2])), ValueError, "3 entries"),
+        (
+            lambda m: m((np.zeros((2, LENGTH + 1), "int32"), TWO)),
+            ValueError,
+            "at most 12",
+        ),
+        (
+            lambda m: m((np.zeros((2, 4, 4), "int32"), TWO)),
+            ValueError,
+            r"\(batch, 3, 4\)",
+        ),
+        (
+            lambda m: m((np.full((2, 3, 4), VOCAB, "int32"), TWO)),
+            ValueError,
+            r"\[0, 15\]",
+        ),
+        (
+            lambda m: m((np.full((2, 3, 4), -1, "int32"), TWO)),
+            ValueError,
+            r"\[0, 15\]",
+        ),
+        (lambda m: m((np.zeros((2, 3, 4), "float32"), TWO)), TypeError, "integer"),
+        (
+            lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([0, 4]))),
+            ValueError,
+            r"class_ids.*\[0, 2\]",
+        ),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([-1, 0]))), ValueError, r"\[0, 2\]"),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([0, 1, 2]))), ValueError, "3 entries"),
         (lambda m: m(np.zeros((2, 3, 4), "int32")), ValueError, "class-conditional"),
         (lambda m: m.generate(num_samples=2), ValueError, "class-conditional"),
         (lambda m: m.generate(class_ids=[5]), ValueError, r"\[0, 2\]"),
@@ -236,7 +256,7 @@ def test_bad_inputs_of_a_conditional_model(conditional, call, error, match):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda m: m((np.zeros((2, 3, 4), "int32"), [0, 1])), "unconditional"),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), TWO)), "unconditional"),
         (lambda m: m.generate(num_samples=2, class_ids=[0, 1]), "unconditional"),
         (lambda m: m.generate(num_samples=2, guidance_scale=2.0), "guidance_scale"),
         (lambda m: m.generate(), "num_samples"),
@@ -291,34 +311,37 @@ def test_features_of_every_block(conditional, tokens):
     assert np.abs(numpy(conditional.features(changed, block=2)) - outputs[1]).max() > 1e-6
 
 
-def test_config_and_saving_round_trips(conditional, tokens, tmp_path):
+def test_config_and_saving_round_trips(tokens, tmp_path):
+    model = VIM(**TINY, num_classes=3, class_dropout=0.25)
     inputs = (tokens, CLASSES)
-    expected = numpy(conditional(inputs))
-    clone = VIM.from_config(conditional.get_config())
-    clone.set_weights(conditional.get_weights())
+    expected = numpy(model(inputs))
+    clone = VIM.from_config(model.get_config())
+    assert clone.get_config() == model.get_config() and clone.class_dropout == 0.25
+    clone.set_weights(model.get_weights())
     np.testing.assert_allclose(numpy(clone(inputs)), expected, atol=1e-6)
 
-    conditional.compile(optimizer=keras.optimizers.Adam(1e-3))
-    conditional.fit(inputs[0], inputs[1], batch_size=4, epochs=1, verbose=0)
-    expected = numpy(conditional(inputs))
+    # Optimizer state to save, without compiling a training step.
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(7)
+    for variable in model.optimizer.variables[2:]:
+        variable.assign(np.random.default_rng(0).random(variable.shape).astype("float32"))
     path = str(tmp_path / "vim.keras")
-    conditional.save(path)
+    model.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, VIM) and loaded.num_classes == 3 and loaded.grid_size == GRID
     np.testing.assert_allclose(numpy(loaded(inputs)), expected, atol=1e-6)
-    assert loaded.compiled and int(loaded.optimizer.iterations) == 1
-    np.testing.assert_array_equal(
-        numpy(loaded.generate(class_ids=[0, 1], seed=2)),
-        numpy(conditional.generate(class_ids=[0, 1], seed=2)),
-    )
+    assert loaded.compiled and int(loaded.optimizer.iterations) == 7
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_allclose(numpy(a), numpy(b))
 
     weights = str(tmp_path / "vim.weights.h5")
-    conditional.save_weights(weights)
+    model.save_weights(weights)
     fresh = VIM(**TINY, num_classes=3)
     fresh.load_weights(weights)
     np.testing.assert_allclose(numpy(fresh(inputs)), expected, atol=1e-6)
 
-    conditional.save_to_preset(str(tmp_path / "preset"))
+    model.save_to_preset(str(tmp_path / "preset"))
     preset = VIM.from_preset(str(tmp_path / "preset"))
     np.testing.assert_allclose(numpy(preset(inputs)), expected, atol=1e-6)
 
@@ -346,16 +369,19 @@ def real_tokens():
     images = images[:96].astype("float32") / 255.0
     images = images.reshape(96, 16, 2, 16, 2).mean(axis=(2, 4))[..., None]
     tokenizer = VitVQGAN.from_preset(FIXTURE)
-    return tokenize_dataset(tokenizer, images, labels=labels[:96], verbose=False)
+    ids, labels = tokenize_dataset(tokenizer, images, labels=labels[:96], verbose=False)
+    return tokenizer, ids, labels
 
 
 def test_fit_lowers_the_loss_on_real_tokens(real_tokens):
-    ids, labels = real_tokens
+    tokenizer, ids, labels = real_tokens
     assert ids.shape == (96, 4, 4) and len(np.unique(ids)) > 3
     model = VIM(**dict(TINY, vocabulary_size=32, grid_size=4), num_classes=10)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     before = model.evaluate(ids, labels, batch_size=32, verbose=0, return_dict=True)
-    history = model.fit(ids, labels, batch_size=32, epochs=8, verbose=0)
+    # The recipe's input: a tf.data dataset of (tokens, class_ids) pairs.
+    dataset = token_dataset(ids, labels, batch_size=32, seed=0, drop_remainder=True)
+    history = model.fit(dataset, epochs=8, verbose=0)
     after = model.evaluate(ids, labels, batch_size=32, verbose=0, return_dict=True)
     assert set(history.history) == {"loss", "accuracy", "bits_per_token"}
     assert after["loss"] < before["loss"] - 0.5
@@ -364,21 +390,35 @@ def test_fit_lowers_the_loss_on_real_tokens(real_tokens):
     assert math.isclose(after["bits_per_token"], after["loss"] / math.log(2), rel_tol=1e-4)
     assert history.history["loss"][-1] < history.history["loss"][0]
 
+    images = numpy(model.generate_images(tokenizer, class_ids=1, num_samples=3, seed=0))
+    assert images.shape == (3, 16, 16, 1)
+    assert 0 <= images.min() and images.max() <= 1
 
-def test_fit_accepts_datasets_of_pairs_and_dicts(tokens):
-    import tensorflow as tf
 
-    model = VIM(**TINY, num_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    pairs = tf.data.Dataset.from_tensor_slices((tokens, CLASSES)).batch(2)
-    dicts = tf.data.Dataset.from_tensor_slices({"tokens": tokens, "class_ids": CLASSES}).batch(2)
-    before = [w.copy() for w in model.get_weights()]
-    model.fit(pairs, epochs=1, verbose=0)
-    model.fit(dicts, epochs=1, verbose=0)
-    assert int(model.optimizer.iterations) == 4
-    assert any(np.abs(a - b).max() > 0 for a, b in zip(before, model.get_weights()))
-    predictions = model.predict(pairs, verbose=0)
-    np.testing.assert_allclose(predictions, numpy(model((tokens, CLASSES))), atol=1e-5)
+def test_generate_images_checks_the_tokenizer(real_tokens, conditional):
+    with pytest.raises(ValueError, match="grid"):
+        conditional.generate_images(real_tokens[0], class_ids=[0])
+    model = VIM(**dict(TINY, grid_size=4), num_classes=3)
+    with pytest.raises(ValueError, match="32 codes"):
+        model.generate_images(real_tokens[0], class_ids=[0])
+
+
+def test_batches_of_pairs_and_dicts_become_model_inputs(conditional, tokens):
+    expected = numpy(conditional((tokens, CLASSES)))
+    for batch in [
+        (tokens, CLASSES),
+        ({"tokens": tokens}, CLASSES),
+        {"tokens": tokens, "class_ids": CLASSES},
+    ]:
+        (inputs,) = conditional._as_model_inputs(batch)
+        assert set(inputs) == {"tokens", "class_ids"}
+        np.testing.assert_allclose(numpy(conditional(inputs)), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="both"):
+        conditional._as_model_inputs(({"tokens": tokens, "class_ids": CLASSES}, CLASSES))
+    with pytest.raises(ValueError, match="sample_weight"):
+        conditional._as_model_inputs((tokens, CLASSES, np.ones(4)))
+    with pytest.raises(ValueError, match="Dict inputs"):
+        conditional({"tokens": tokens, "labels": CLASSES})
 
 
 def test_default_optimizer_is_the_papers():

@@ -1,0 +1,373 @@
+"""Train the VIM prior (stage 2) on tokens of a ViT-VQGAN: the project's main job.
+
+With no arguments, on the default data (Fashion-MNIST, 32x32): trains the tiny tokenizer with
+`recipes/train_vit_vqgan.py` (shortened), tokenizes the data once (cached), trains the
+class-conditional `vim_tiny` prior and samples from it. It writes into `runs/vim/`:
+
+    tokenizer/        the tokenizer run (its preset/, reconstructions.png, metrics.json)
+    tokens_*.npz      the cached token ids of the train and test splits
+    model.keras       the prior (and preset/, a preset directory)
+    samples.png       generated images, one row per class (class ids in order)
+    history.csv       training curves;  metrics.json: settings, timings, final numbers
+
+Choose the backend with KERAS_BACKEND (jax, torch or tensorflow).
+
+    KERAS_BACKEND=jax python recipes/train_vim.py
+    KERAS_BACKEND=jax python recipes/train_vim.py --tokenizer runs/vit_vqgan/preset --steps 3000
+    KERAS_BACKEND=jax python recipes/train_vim.py --data tfds:celeb_a_hq/256 --image-size 256 \
+        --tokenizer path/to/tokenizer_preset --preset vim_base --steps 450000 --batch-size 1024
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+import keras_vim
+from keras_vim.models import VIM, VitVQGAN
+from keras_vim.training.vim_schedules import vim_optimizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import train_vit_vqgan  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data",
+        default="fashion_mnist",
+        help="'fashion_mnist' (default), an image folder (one subfolder per class), or "
+        "'tfds:NAME'.",
+    )
+    data.add_argument("--image-size", type=int, default=None, help="Square size (folder/TFDS).")
+    data.add_argument("--channels", type=int, default=None, help="Channels of folder images.")
+    data.add_argument(
+        "--unconditional", action="store_true", help="Ignore the labels: an unconditional prior."
+    )
+    data.add_argument(
+        "--max-train-images",
+        type=int,
+        default=15000,
+        help="Tokenize and train on the first N training images (default 15000: tokenizing "
+        "all 60000 Fashion-MNIST images would take minutes on a small CPU); 0 for all.",
+    )
+    tokenizer = parser.add_argument_group("tokenizer")
+    tokenizer.add_argument(
+        "--tokenizer",
+        default=None,
+        help="A trained tokenizer: a preset directory or a .keras file (a built-in preset name "
+        "gives random weights). Default: train one with recipes/train_vit_vqgan.py.",
+    )
+    tokenizer.add_argument(
+        "--tokenizer-preset", default="vit_vqgan_tiny", help="Preset of the tokenizer to train."
+    )
+    tokenizer.add_argument(
+        "--tokenizer-steps",
+        type=int,
+        default=250,
+        help="Steps of the tokenizer run. It trains without the adversarial phase unless "
+        "--tokenizer-gan-start is below this: a few hundred steps are too few for it to help.",
+    )
+    tokenizer.add_argument("--tokenizer-gan-start", type=int, default=None)
+    tokenizer.add_argument("--tokenizer-batch-size", type=int, default=64)
+    model = parser.add_argument_group("prior")
+    model.add_argument(
+        "--preset",
+        default="vim_tiny",
+        help=f"VIM preset or preset directory; built-ins: {', '.join(VIM.presets())}. The "
+        "vocabulary, grid and classes always follow the tokenizer and the data.",
+    )
+    model.add_argument("--num-layers", type=int, default=None)
+    model.add_argument("--num-heads", type=int, default=None)
+    model.add_argument("--hidden-dim", type=int, default=None)
+    model.add_argument("--mlp-dim", type=int, default=None)
+    model.add_argument("--dropout", type=float, default=None)
+    model.add_argument(
+        "--class-dropout",
+        type=float,
+        default=None,
+        help="Share of examples trained with the null class (enables --guidance-scale).",
+    )
+    train = parser.add_argument_group("training")
+    train.add_argument("--steps", type=int, default=600, help="Training steps of the prior.")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--learning-rate", type=float, default=1e-3, help="Peak learning rate.")
+    train.add_argument(
+        "--final-learning-rate",
+        type=float,
+        default=None,
+        help="Learning rate at the last step (default: peak / 10).",
+    )
+    train.add_argument(
+        "--warmup-steps", type=int, default=None, help="Warm-up steps (default: 5%% of --steps)."
+    )
+    train.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="Steps between progress lines and validation (default: --steps / 6).",
+    )
+    train.add_argument(
+        "--validation-images", type=int, default=1000, help="Test images for validation."
+    )
+    train.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16.")
+    train.add_argument("--seed", type=int, default=0)
+    sample = parser.add_argument_group("sampling")
+    sample.add_argument("--samples-per-class", type=int, default=10)
+    sample.add_argument(
+        "--num-samples", type=int, default=64, help="Samples of an unconditional prior."
+    )
+    sample.add_argument("--temperature", type=float, default=1.0, help="Paper: 1.0.")
+    sample.add_argument(
+        "--top-k", type=int, default=64, help="Paper: none (0). Default 64 for the tiny prior."
+    )
+    sample.add_argument("--top-p", type=float, default=None, help="Nucleus sampling.")
+    sample.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=3.0,
+        help="Classifier-free guidance for class-conditional priors trained with class "
+        "dropout (not in the paper; 0 disables it). Default 3: an undertrained tiny prior "
+        "draws much more recognisable classes with it.",
+    )
+    parser.add_argument("--output", default="runs/vim", help="Output directory.")
+    return parser.parse_args(argv)
+
+
+def load_tokenizer(args):
+    """The tokenizer from --tokenizer, or a freshly trained one; and its description."""
+    if args.tokenizer:
+        path = args.tokenizer
+        if path.endswith(".keras"):
+            tokenizer = keras.saving.load_model(path)
+        else:
+            tokenizer = VitVQGAN.from_preset(path)
+            if path in VitVQGAN.presets():
+                print(
+                    f"NOTE: built-in preset {path!r} has random weights; its tokens carry no "
+                    "image content. Pass a trained tokenizer for meaningful samples.",
+                    flush=True,
+                )
+        return tokenizer, {"source": path}
+    directory = os.path.join(args.output, "tokenizer")
+    argv = [
+        "--data",
+        args.data,
+        "--preset",
+        args.tokenizer_preset,
+        "--steps",
+        str(args.tokenizer_steps),
+        "--batch-size",
+        str(args.tokenizer_batch_size),
+        "--perceptual-weight",
+        "0",
+        "--discriminator-start",
+        str(args.tokenizer_steps if args.tokenizer_gan_start is None else args.tokenizer_gan_start),
+        "--eval-images",
+        "256",
+        "--seed",
+        str(args.seed),
+        "--output",
+        directory,
+    ]
+    if args.image_size:
+        argv += ["--image-size", str(args.image_size)]
+    if args.channels:
+        argv += ["--channels", str(args.channels)]
+    print(f"== stage 1: training a tokenizer: train_vit_vqgan.py {' '.join(argv)}", flush=True)
+    start = time.time()
+    report = train_vit_vqgan.main(argv)
+    tokenizer = VitVQGAN.from_preset(os.path.join(directory, "preset"))
+    return tokenizer, {
+        "source": directory,
+        "steps": report["steps"],
+        "seconds": round(time.time() - start, 1),
+        "test": report["test"],
+    }
+
+
+def tokenize(args, tokenizer, split, limit=None):
+    image_size = (args.image_size, args.image_size) if args.image_size else None
+    dataset, info = keras_vim.data.load_dataset(
+        args.data,
+        split,
+        image_size=image_size,
+        batch_size=256,
+        labels=not args.unconditional,
+        channels=args.channels or 3,
+        shuffle=False,
+    )
+    if limit:
+        dataset = dataset.unbatch().take(limit).batch(256)
+    key = f"{args.data}/{split}/{image_size}/{limit}/{'u' if args.unconditional else 'c'}"
+    ids, labels = keras_vim.data.tokenize_dataset(
+        tokenizer, dataset, os.path.join(args.output, f"tokens_{split}.npz"), key=key
+    )
+    return ids, labels, info
+
+
+def build_prior(args, tokenizer, num_classes):
+    overrides = {
+        "vocabulary_size": tokenizer.num_codes,
+        "grid_size": tuple(tokenizer.grid_size),
+        "num_classes": num_classes,
+        "seed": args.seed,
+    }
+    for name in ("num_layers", "num_heads", "hidden_dim", "mlp_dim", "dropout", "class_dropout"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if num_classes is None:
+        overrides["class_dropout"] = 0.0
+    return VIM.from_preset(args.preset, load_weights=False, **overrides)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    total_start = time.time()
+    os.makedirs(args.output, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    tokenizer, tokenizer_info = load_tokenizer(args)
+    print(f"== tokenizing {args.data} with a {tokenizer.grid_size} grid", flush=True)
+    train_ids, train_labels, info = tokenize(
+        args, tokenizer, "train", args.max_train_images or None
+    )
+    test_ids, test_labels, _ = tokenize(args, tokenizer, "test", args.validation_images)
+    conditional = train_labels is not None and info["class_names"] is not None
+    if not conditional:
+        train_labels = test_labels = None
+    num_classes = len(info["class_names"]) if conditional else None
+
+    keras.utils.set_random_seed(args.seed)
+    if args.mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    model = build_prior(args, tokenizer, num_classes)
+    warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 20
+    model.compile(
+        optimizer=vim_optimizer(
+            total_steps=args.steps,
+            warmup_steps=warmup,
+            peak_learning_rate=args.learning_rate,
+            final_learning_rate=args.final_learning_rate or args.learning_rate / 10,
+            decay_start=warmup,
+        )
+    )
+    print(
+        f"== stage 2: training VIM ({model.count_params():,} parameters, "
+        f"{model.num_layers} blocks of width {model.hidden_dim}, "
+        f"{'class-conditional' if conditional else 'unconditional'}) on {len(train_ids)} token "
+        f"grids for {args.steps} steps of {args.batch_size}",
+        flush=True,
+    )
+    train_data = keras_vim.data.token_dataset(
+        train_ids,
+        train_labels,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        repeat=True,
+        drop_remainder=True,
+    )
+    validation_data = keras_vim.data.token_dataset(
+        test_ids, test_labels, batch_size=250, shuffle=False
+    )
+    steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 6)
+    epochs = max(1, args.steps // steps_per_epoch)
+    start = time.time()
+    history = model.fit(
+        train_data,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        validation_data=validation_data,
+        shuffle=False,  # the tf.data pipeline shuffles
+        verbose=2,
+        callbacks=[keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"))],
+    )
+    train_seconds = time.time() - start
+
+    model.save(os.path.join(args.output, "model.keras"))
+    model.save_to_preset(os.path.join(args.output, "preset"))
+
+    sampling = {
+        "temperature": args.temperature,
+        "top_k": args.top_k or None,
+        "top_p": args.top_p,
+        "guidance_scale": (args.guidance_scale or None) if conditional else None,
+        "seed": args.seed,
+    }
+    if conditional:
+        class_ids = np.repeat(np.arange(num_classes, dtype="int32"), args.samples_per_class)
+        columns = args.samples_per_class
+        rows = list(info["class_names"])
+    else:
+        class_ids, columns, rows = None, 8, None
+    start = time.time()
+    images = model.generate_images(
+        tokenizer,
+        num_samples=None if conditional else args.num_samples,
+        class_ids=class_ids,
+        **sampling,
+    )
+    images = keras.ops.convert_to_numpy(images)
+    sample_seconds = time.time() - start
+    samples_path = os.path.join(args.output, "samples.png")
+    keras_vim.utils.save_image_grid(images, samples_path, columns=columns, scale=3)
+    print(
+        f"sampled {len(images)} images in {sample_seconds:.1f}s"
+        + (f"; rows: {', '.join(rows)}" if rows else ""),
+        flush=True,
+    )
+
+    steps = epochs * steps_per_epoch
+    logs = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
+    metrics = {
+        "backend": keras.backend.backend(),
+        "data": info["name"],
+        "tokenizer": tokenizer_info,
+        "prior": {
+            "preset": args.preset,
+            "parameters": int(model.count_params()),
+            "config": {
+                k: model.get_config()[k]
+                for k in (
+                    "vocabulary_size",
+                    "grid_size",
+                    "num_layers",
+                    "num_heads",
+                    "hidden_dim",
+                    "mlp_dim",
+                    "num_classes",
+                    "dropout",
+                    "class_dropout",
+                )
+            },
+        },
+        "train_images": len(train_ids),
+        "steps": steps,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "train_seconds": round(train_seconds, 1),
+        "tokens_per_second": round(steps * args.batch_size * model.sequence_length / train_seconds),
+        "final_logs": logs,
+        "sampling": sampling,
+        "sample_rows": rows,
+        "sample_seconds": round(sample_seconds, 1),
+        "total_seconds": round(time.time() - total_start, 1),
+    }
+    with open(os.path.join(args.output, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(
+        f"done in {metrics['total_seconds']:.0f}s: val bits/token "
+        f"{logs.get('val_bits_per_token')}, val accuracy {logs.get('val_accuracy')}; wrote "
+        f"{args.output}/: samples.png, model.keras, preset/, history.csv, metrics.json",
+        flush=True,
+    )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+import os
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_vim.data import token_dataset, tokenize_dataset, tokenize_on_the_fly
+from keras_vim.data.tokenized import tokenizer_fingerprint
+from keras_vim.models import VitVQGAN
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_vqgan")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return VitVQGAN.from_preset(FIXTURE)
+
+
+@pytest.fixture
+def images(rng):
+    return rng.random((10, 16, 16, 1)).astype("float32")
+
+
+def test_ids_equal_encode_and_batches_do_not_matter(tokenizer, images):
+    labels = np.arange(10) % 3
+    ids, got_labels = tokenize_dataset(tokenizer, images, labels=labels, batch_size=4)
+    assert ids.shape == (10, 4, 4) and ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, ops.convert_to_numpy(tokenizer.encode(images)))
+    np.testing.assert_array_equal(got_labels, labels)
+    # The fixture's ids, recorded when it was made.
+    expected = np.load(os.path.join(FIXTURE, "images.npy"))
+    fixture_ids, none = tokenize_dataset(tokenizer, expected, verbose=False)
+    assert none is None
+    import json
+
+    with open(os.path.join(FIXTURE, "expected.json")) as f:
+        np.testing.assert_array_equal(fixture_ids, json.load(f)["ids"])
+
+
+def test_tf_datasets_with_and_without_labels(tokenizer, images):
+    import tensorflow as tf
+
+    labels = np.arange(10, dtype="int32")
+    pairs = tf.data.Dataset.from_tensor_slices((images, labels)).batch(3)
+    ids, got = tokenize_dataset(tokenizer, pairs, verbose=False)
+    np.testing.assert_array_equal(got, labels)
+    alone, none = tokenize_dataset(
+        tokenizer, tf.data.Dataset.from_tensor_slices(images).batch(4), verbose=False
+    )
+    assert none is None
+    np.testing.assert_array_equal(ids, alone)
+
+
+def test_cache_is_reused_and_rebuilt_when_stale(tokenizer, images, tmp_path, capsys):
+    path = str(tmp_path / "tokens.npz")
+    ids, labels = tokenize_dataset(tokenizer, images, path, labels=np.zeros(10), key="a")
+    assert os.path.exists(path) and "cached" in capsys.readouterr().out
+    again, again_labels = tokenize_dataset(tokenizer, images[::-1], path, key="a")
+    # Loaded, not recomputed: the reversed images were never encoded.
+    assert "loaded 10" in capsys.readouterr().out
+    np.testing.assert_array_equal(again, ids)
+    np.testing.assert_array_equal(again_labels, labels)
+    # Another data key, or another tokenizer, rebuilds the cache.
+    tokenize_dataset(tokenizer, images[::-1], path, key="b")
+    assert "other data" in capsys.readouterr().out
+    other = VitVQGAN.from_preset(FIXTURE)
+    weights = other.get_weights()
+    other.set_weights([w + 0.5 for w in weights])
+    assert tokenizer_fingerprint(other) != tokenizer_fingerprint(tokenizer)
+    rebuilt, _ = tokenize_dataset(other, images, path, key="b")
+    assert "different tokenizer" in capsys.readouterr().out
+    np.testing.assert_array_equal(rebuilt, ops.convert_to_numpy(other.encode(images)))
+    # A corrupt file is rebuilt too.
+    with open(path, "wb") as f:
+        f.write(b"not a zip")
+    tokenize_dataset(tokenizer, images, path, key="b")
+    assert "cannot be read" in capsys.readouterr().out
+
+
+def test_token_dataset_and_on_the_fly_tokens(tokenizer, images):
+    import tensorflow as tf
+
+    ids = np.arange(5 * 16).reshape(5, 4, 4) % 32
+    batches = list(token_dataset(ids, np.arange(5), batch_size=2, shuffle=False))
+    assert [tuple(b[0].shape) for b in batches] == [(2, 4, 4), (2, 4, 4), (1, 4, 4)]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), ids)
+    shuffled = next(iter(token_dataset(ids, batch_size=5, seed=1)))
+    assert sorted(np.asarray(shuffled)[:, 0, 0].tolist()) == sorted(ids[:, 0, 0].tolist())
+
+    pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(10))).batch(4)
+    streamed = list(tokenize_on_the_fly(tokenizer, pairs))
+    assert len(streamed) == 3
+    np.testing.assert_array_equal(
+        np.concatenate([s[0] for s in streamed]), tokenize_dataset(tokenizer, images)[0]
+    )
+
+
+def test_bad_inputs(tokenizer, images):
+    with pytest.raises(ValueError, match="labels"):
+        tokenize_dataset(tokenizer, images, labels=np.zeros(3))
+    with pytest.raises(ValueError, match="no images"):
+        tokenize_dataset(tokenizer, [])
+    with pytest.raises(ValueError, match="channel"):
+        tokenize_dataset(tokenizer, np.zeros((2, 16, 16, 3), "float32"))
+    with pytest.raises(ValueError, match="ids"):
+        token_dataset(np.zeros((2, 16)))
