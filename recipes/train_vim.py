@@ -52,8 +52,8 @@ def parse_args(argv=None):
     data.add_argument(
         "--max-train-images",
         type=int,
-        default=15000,
-        help="Tokenize and train on the first N training images (default 15000: tokenizing "
+        default=12000,
+        help="Tokenize and train on the first N training images (default 12000: tokenizing "
         "all 60000 Fashion-MNIST images would take minutes on a small CPU); 0 for all.",
     )
     tokenizer = parser.add_argument_group("tokenizer")
@@ -69,7 +69,7 @@ def parse_args(argv=None):
     tokenizer.add_argument(
         "--tokenizer-steps",
         type=int,
-        default=250,
+        default=220,
         help="Steps of the tokenizer run. It trains without the adversarial phase unless "
         "--tokenizer-gan-start is below this: a few hundred steps are too few for it to help.",
     )
@@ -113,7 +113,7 @@ def parse_args(argv=None):
         help="Steps between progress lines and validation (default: --steps / 6).",
     )
     train.add_argument(
-        "--validation-images", type=int, default=1000, help="Test images for validation."
+        "--validation-images", type=int, default=500, help="Test images for validation."
     )
     train.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16.")
     train.add_argument("--seed", type=int, default=0)
@@ -294,7 +294,8 @@ def main(argv=None):
 
     sampling = {
         "temperature": args.temperature,
-        "top_k": args.top_k or None,
+        # top-k above the vocabulary keeps everything: clamp (VIM.generate refuses it).
+        "top_k": min(args.top_k, model.vocabulary_size) if args.top_k else None,
         "top_p": args.top_p,
         "guidance_scale": (args.guidance_scale or None) if conditional else None,
         "seed": args.seed,

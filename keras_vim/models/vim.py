@@ -468,7 +468,8 @@ class VIM(PresetMixin, keras.Model):
                 null_ids = ops.full((num_samples,), self.null_class_id, "int32")
                 condition_ids = ops.concatenate([condition_ids, null_ids])
             x = self.condition_embedding(condition_ids)[:, None, :]
-            logits, cache = self._cached_step(x, self.initial_cache(condition_ids.shape[0]), 0)
+            rows = 2 * num_samples if guided else num_samples
+            logits, cache = self._cached_step(x, self.initial_cache(rows), 0)
             first = next_token(logits[:, 0], settings, base_seed, 0)
             tokens = ops.slice_update(
                 ops.zeros((num_samples, length), "int32"), [0, 0], first[:, None]
@@ -504,8 +505,10 @@ class VIM(PresetMixin, keras.Model):
         """Samples token grids `(B, h, w)` (int32) in raster order with a key/value cache.
 
         Each new token runs one position through the model; the whole loop is compiled once
-        per setting (`jax.jit` / `tf.function`; eager under `torch.no_grad()` on PyTorch).
-        The same `seed` gives the same samples (on one backend and machine).
+        per batch size, `top_k` and use of top-p / guidance (`jax.jit` / `tf.function`; eager
+        under `torch.no_grad()` on PyTorch). `temperature`, `top_p` and `guidance_scale` are
+        inputs of the compiled loop: changing them does not compile again. The same `seed`
+        gives the same samples (on one backend and machine).
 
         Args:
             num_samples: number of grids of an unconditional model; for a class-conditional

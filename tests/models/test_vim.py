@@ -17,7 +17,7 @@ VOCAB = 16
 TINY = dict(
     vocabulary_size=VOCAB,
     grid_size=GRID,
-    num_layers=2,
+    num_layers=1,
     num_heads=2,
     hidden_dim=16,
     mlp_dim=32,
@@ -30,6 +30,7 @@ def numpy(x):
 
 
 # Shared, read-only models: their compiled generation functions are reused across tests.
+# One block keeps JAX's compilations short; the two-block models cover what depends on depth.
 @pytest.fixture(scope="module")
 def conditional():
     keras.utils.set_random_seed(1)
@@ -39,7 +40,7 @@ def conditional():
 @pytest.fixture(scope="module")
 def unconditional():
     keras.utils.set_random_seed(2)
-    return VIM(**TINY)
+    return VIM(**dict(TINY, num_layers=2))
 
 
 @pytest.fixture
@@ -101,6 +102,7 @@ def test_cached_logits_equal_full_pass(conditional, unconditional, tokens, condi
         logits, cache = model.call_with_cache(flat[:, t : t + 1], cache, ops.convert_to_tensor(t))
         steps.append(numpy(logits))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+    assert len(cache) == model.num_layers
     assert tuple(cache[0].shape) == (4, 2, LENGTH, 2, 8)
 
 
@@ -277,7 +279,7 @@ def test_class_ids_in_batches_of_an_unconditional_model_fail_in_fit(unconditiona
     unconditional.compile(optimizer="adam")
     pairs = tf.data.Dataset.from_tensor_slices((tokens, CLASSES)).batch(2)
     with pytest.raises(ValueError, match="unconditional"):
-        unconditional.fit(pairs, epochs=1, verbose=0)
+        unconditional.fit(pairs, epochs=1, shuffle=False, verbose=0)
 
 
 def test_bad_constructor_args():
@@ -293,7 +295,8 @@ def test_bad_constructor_args():
         VIM(**dict(TINY, dropout=1.0))
 
 
-def test_features_of_every_block(conditional, tokens):
+def test_features_of_every_block(tokens):
+    conditional = VIM(**dict(TINY, num_layers=2), num_classes=3)
     outputs = []
     for block in range(1, conditional.num_layers + 1):
         features = numpy(conditional.features(tokens, block=block))
@@ -378,17 +381,16 @@ def test_fit_lowers_the_loss_on_real_tokens(real_tokens):
     assert ids.shape == (96, 4, 4) and len(np.unique(ids)) > 3
     model = VIM(**dict(TINY, vocabulary_size=32, grid_size=4), num_classes=10)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    before = model.evaluate(ids, labels, batch_size=32, verbose=0, return_dict=True)
     # The recipe's input: a tf.data dataset of (tokens, class_ids) pairs.
     dataset = token_dataset(ids, labels, batch_size=32, seed=0, drop_remainder=True)
-    history = model.fit(dataset, epochs=8, verbose=0)
-    after = model.evaluate(ids, labels, batch_size=32, verbose=0, return_dict=True)
-    assert set(history.history) == {"loss", "accuracy", "bits_per_token"}
-    assert after["loss"] < before["loss"] - 0.5
-    assert after["accuracy"] > before["accuracy"]
-    # bits per token is the cross-entropy in base 2 (no other losses, no dropout).
-    assert math.isclose(after["bits_per_token"], after["loss"] / math.log(2), rel_tol=1e-4)
-    assert history.history["loss"][-1] < history.history["loss"][0]
+    history = model.fit(dataset, epochs=8, shuffle=False, verbose=0).history
+    assert set(history) == {"loss", "accuracy", "bits_per_token"}
+    assert history["loss"][-1] < history["loss"][0] - 0.5
+    assert history["accuracy"][-1] > history["accuracy"][0]
+    # Bits per token is the cross-entropy in base 2 (no other losses, no dropout).
+    np.testing.assert_allclose(
+        np.array(history["bits_per_token"]), np.array(history["loss"]) / math.log(2), rtol=1e-4
+    )
 
     images = numpy(model.generate_images(tokenizer, class_ids=1, num_samples=3, seed=0))
     assert images.shape == (3, 16, 16, 1)
@@ -435,8 +437,7 @@ def test_mixed_bfloat16(tokens):
     model = VIM(**TINY, num_classes=3)
     logits = numpy(model((tokens, CLASSES)))
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
-    assert model.initial_cache(1)[0].dtype == model.token_embedding.compute_dtype
-    assert "bfloat16" in str(model.initial_cache(1)[0].dtype)
+    assert keras.backend.standardize_dtype(model.initial_cache(1)[0].dtype) == "bfloat16"
     samples = numpy(model.generate(class_ids=[0, 1], guidance_scale=2.0, top_p=0.9, seed=0))
     assert samples.shape == (2, *GRID) and samples.max() < VOCAB
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
