@@ -11,17 +11,7 @@ from keras_vim.losses.reconstruction import logit_laplace_mean
 from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.models.vit_vqgan_presets import VIT_VQGAN_PRESETS
 from keras_vim.training import VQGANTrainer
-
-
-def _is_symbolic_or_traced(x):
-    """True for tensors whose values cannot be read here (inside jit/tf.function/symbolic)."""
-    if isinstance(x, keras.KerasTensor):
-        return True
-    try:
-        ops.convert_to_numpy(ops.min(x))
-    except Exception:  # Tracers and graph tensors refuse; their values are checked by callers.
-        return True
-    return False
+from keras_vim.utils.arrays import concrete_numpy
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -237,8 +227,8 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
                 f"the model's image_size (divisible by patch_size={self.patch_size})."
             )
         dtype = str(getattr(images, "dtype", ""))
-        if "int" in dtype and dtype != "uint8" and not _is_symbolic_or_traced(images):
-            values = ops.convert_to_numpy(images)
+        values = concrete_numpy(images) if "int" in dtype and dtype != "uint8" else None
+        if values is not None and values.size:
             if values.min() < 0 or values.max() > 255:
                 raise ValueError(
                     f"Integer `{name}` must be in [0, 255], got values in "
@@ -259,9 +249,9 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
         dtype = str(getattr(ids, "dtype", ""))
         if "int" not in dtype:
             raise TypeError(f"`{name}` must be an integer array, got dtype {dtype!r}.")
-        if not _is_symbolic_or_traced(ids):
-            values = ops.convert_to_numpy(ids)
-            if values.size and (values.min() < 0 or values.max() >= self.num_codes):
+        values = concrete_numpy(ids)
+        if values is not None and values.size:
+            if values.min() < 0 or values.max() >= self.num_codes:
                 raise ValueError(
                     f"`{name}` must be in [0, {self.num_codes - 1}] (num_codes={self.num_codes}), "
                     f"got values in [{values.min()}, {values.max()}]."
