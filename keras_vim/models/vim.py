@@ -16,20 +16,9 @@ from keras_vim.sampling.draw import draw_tokens, seed_for_step
 from keras_vim.sampling.filters import check_sampling_args, classifier_free_guidance, filter_logits
 from keras_vim.sampling.loop import compile_function
 from keras_vim.training.vim_schedules import vim_optimizer
+from keras_vim.utils.arrays import concrete_numpy
 
 _INPUT_KEYS = ("tokens", "class_ids")
-
-
-def _concrete_numpy(x):
-    """`x` as numpy when its values can be read here; None inside jit/tf.function/symbolic."""
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, keras.KerasTensor):
-        return None
-    try:
-        return ops.convert_to_numpy(x)
-    except Exception:  # Tracers and graph tensors refuse: their values are not known yet.
-        return None
 
 
 def _is_array_like(x):
@@ -274,7 +263,7 @@ class VIM(PresetMixin, keras.Model):
         dtype = keras.backend.standardize_dtype(tokens.dtype)
         if "int" not in dtype:
             raise TypeError(f"`{name}` must be an integer array, got dtype {dtype!r}.")
-        values = _concrete_numpy(tokens)
+        values = concrete_numpy(tokens)
         if values is not None and values.size:
             low, high = values.min(), values.max()
             if low < 0 or high >= self.vocabulary_size:
@@ -316,7 +305,7 @@ class VIM(PresetMixin, keras.Model):
         dtype = keras.backend.standardize_dtype(class_ids.dtype)
         if "int" not in dtype:
             raise TypeError(f"`{name}` must be integers, got dtype {dtype!r}.")
-        values = _concrete_numpy(class_ids)
+        values = concrete_numpy(class_ids)
         if values is not None and values.size:
             low, high = values.min(), values.max()
             if low < 0 or high > self.num_classes:

@@ -18,17 +18,8 @@ def _load_recipe():
     return module
 
 
-@pytest.fixture
-def selected_explicitly(request):
-    # `large` tests run only when asked for (`-m large`): this one trains two models.
-    if "large" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("a `large` test: select it with -m large")
-
-
 @pytest.mark.large
-def test_recipe_runs_end_to_end_and_reuses_the_token_cache(
-    selected_explicitly, micro_vqgan_config, tmp_path, capsys
-):
+def test_recipe_runs_end_to_end_and_reuses_the_token_cache(micro_vqgan_config, tmp_path, capsys):
     recipe = _load_recipe()
     tokenizer_preset = str(tmp_path / "micro")
     VitVQGAN(**dict(micro_vqgan_config, image_size=32)).save_to_preset(tokenizer_preset)
