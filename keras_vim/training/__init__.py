@@ -4,6 +4,7 @@ import keras
 
 from keras_vim.training.gan_optimizer import GANOptimizer
 from keras_vim.training.schedules import vit_vqgan_optimizer, warmup_cosine_schedule
+from keras_vim.training.vim_schedules import vim_optimizer
 
 _backend = keras.backend.backend()
 if _backend == "jax":
@@ -17,4 +18,10 @@ else:
         f"keras_vim supports the jax, torch and tensorflow backends, not {_backend!r}."
     )
 
-__all__ = ["GANOptimizer", "VQGANTrainer", "vit_vqgan_optimizer", "warmup_cosine_schedule"]
+__all__ = [
+    "GANOptimizer",
+    "VQGANTrainer",
+    "vim_optimizer",
+    "vit_vqgan_optimizer",
+    "warmup_cosine_schedule",
+]
