@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from keras_vim.layers import VectorQuantizer
+from keras_vim.layers.quantizer import argmax_last_axis
 from keras_vim.metrics import codebook_perplexity, codebook_usage
 
 
@@ -26,6 +27,21 @@ def test_ids_are_brute_force_cosine_nearest(rng):
     cosine = _normalize(latents) @ _normalize(codebook).T
     np.testing.assert_array_equal(ops.convert_to_numpy(outputs["ids"]), cosine.argmax(-1))
     assert outputs["quantized"].shape == (2, 10, 6)
+
+
+@pytest.mark.parametrize("num_codes", [1024, 40])
+def test_grouped_argmax_is_the_first_argmax(rng, num_codes):
+    # 1024 columns take the two-pass path (groups of 64), 40 the plain argmax.
+    scores = rng.normal(size=(5, num_codes)).astype("float32")
+    scores[0, [5, num_codes - 3]] = 9.0  # a tie across groups: the first column wins
+    scores[1, [33, 34]] = 9.0  # a tie inside a group
+    scores[2, num_codes - 1] = 9.0  # the last group
+    scores[3] = -1e30
+    scores[3, 0] = -1e29
+    ids = ops.convert_to_numpy(argmax_last_axis(ops.convert_to_tensor(scores)))
+    assert ids.dtype == np.int32
+    np.testing.assert_array_equal(ids, scores.argmax(-1))
+    assert ids[0] == 5 and ids[1] == 33 and ids[2] == num_codes - 1 and ids[3] == 0
 
 
 def test_euclidean_lookup_without_l2_norm(rng):
