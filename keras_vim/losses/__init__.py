@@ -13,6 +13,7 @@ from keras_vim.losses.reconstruction import (
     l2_loss,
     logit_laplace_loss,
     logit_laplace_mean,
+    logit_laplace_nll,
 )
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "l2_loss",
     "logit_laplace_loss",
     "logit_laplace_mean",
+    "logit_laplace_nll",
     "r1_penalty",
 ]

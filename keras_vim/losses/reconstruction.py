@@ -50,21 +50,46 @@ def _squeeze_pixels(x, eps):
     return (1.0 - 2.0 * eps) * x + eps
 
 
-def logit_laplace_loss(
+def logit_laplace_nll(
     targets, mu, log_scale, eps=LOGIT_LAPLACE_EPS, log_scale_range=LOG_SCALE_RANGE
 ):
-    """Negative log-likelihood of the logit-Laplace distribution (DALL-E), as in ViT-VQGAN.
+    """Element-wise negative log-likelihood of the logit-Laplace distribution (DALL-E).
 
     Targets `x` in `[0, 1]` are squeezed to `x' = (1 - 2 eps) x + eps`. The decoder predicts,
     per pixel and channel, a location `mu` (in logit space) and a log-scale `log_b`. The density
     of `x'` is a Laplace density on `logit(x')` times the Jacobian `1 / (x' (1 - x'))`, so
 
-        NLL = log(2 b) + log(x' (1 - x')) + |logit(x') - mu| / b,
+        NLL = log(2 b) + log(x' (1 - x')) + |logit(x') - mu| / b
 
-    averaged over all elements. `log_b` is clipped to `log_scale_range` (default `[-5, 5]`)
-    before use for numerical stability: without a floor the loss keeps rewarding an ever
-    smaller scale for well-reconstructed pixels (values outside the range get no gradient).
-    Everything is computed in float32.
+    (in nats, per element). `log_b` is clipped to `log_scale_range` (default `[-5, 5]`) before
+    use for numerical stability: without a floor the loss keeps rewarding an ever smaller scale
+    for well-reconstructed pixels (values outside the range get no gradient). Everything is
+    computed in float32.
+
+    Args:
+        targets: images in `[0, 1]`, shape `(B, H, W, C)` (any shape works).
+        mu: predicted locations in logit space, same shape as `targets`.
+        log_scale: predicted log-scales `log b`, same shape as `targets`.
+        eps: float. Pixel squeezing constant (0.1 as in DALL-E).
+        log_scale_range: `(min, max)` clip range of `log_scale`.
+
+    Returns:
+        float32 NLL, same shape as `targets`.
+    """
+    x = _squeeze_pixels(_float32(targets), eps)
+    mu = _float32(mu)
+    log_b = ops.clip(_float32(log_scale), log_scale_range[0], log_scale_range[1])
+    logit_x = ops.log(x) - ops.log1p(-x)
+    return log_b + ops.log(2.0) + ops.log(x * (1.0 - x)) + ops.abs(logit_x - mu) * ops.exp(-log_b)
+
+
+def logit_laplace_loss(
+    targets, mu, log_scale, eps=LOGIT_LAPLACE_EPS, log_scale_range=LOG_SCALE_RANGE
+):
+    """Logit-Laplace negative log-likelihood of ViT-VQGAN, averaged over all elements.
+
+    The mean of `logit_laplace_nll` (see there for the density, the pixel squeezing and the
+    clipping of `log_scale`).
 
     Args:
         targets: images in `[0, 1]`, shape `(B, H, W, C)` (any shape works).
@@ -76,12 +101,7 @@ def logit_laplace_loss(
     Returns:
         A float32 scalar.
     """
-    x = _squeeze_pixels(_float32(targets), eps)
-    mu = _float32(mu)
-    log_b = ops.clip(_float32(log_scale), log_scale_range[0], log_scale_range[1])
-    logit_x = ops.log(x) - ops.log1p(-x)
-    nll = log_b + ops.log(2.0) + ops.log(x * (1.0 - x)) + ops.abs(logit_x - mu) * ops.exp(-log_b)
-    return ops.mean(nll)
+    return ops.mean(logit_laplace_nll(targets, mu, log_scale, eps, log_scale_range))
 
 
 def logit_laplace_mean(mu, eps=LOGIT_LAPLACE_EPS):

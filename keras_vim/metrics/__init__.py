@@ -1,14 +1,71 @@
-"""Metrics: codebook usage and perplexity, reconstruction quality."""
+"""Metrics: reconstruction quality, codebook use, Fréchet distance, FID and Inception Score."""
 
 from keras_vim.layers.quantizer import codebook_perplexity, codebook_usage
-from keras_vim.metrics.codebook import CodebookPerplexity, CodebookUsage
-from keras_vim.metrics.reconstruction import psnr, tokenizer_report
+from keras_vim.metrics.batches import image_batches
+from keras_vim.metrics.codebook import (
+    USAGE_BATCH,
+    CodebookPerplexity,
+    CodebookStatistics,
+    CodebookUsage,
+    dead_codes,
+)
+from keras_vim.metrics.fid import (
+    fid,
+    fid_from_features,
+    inception_outputs,
+    inception_score_of_images,
+)
+from keras_vim.metrics.fid_inception import FIDInception
+from keras_vim.metrics.fid_inception_weights import (
+    FID_WEIGHTS_HELP,
+    FID_WEIGHTS_URL,
+    load_fid_inception,
+    read_pytorch_state_dict,
+    set_fid_inception_weights,
+)
+from keras_vim.metrics.frechet import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_from_statistics,
+)
+from keras_vim.metrics.inception_score import inception_score
+from keras_vim.metrics.reconstruction import (
+    per_image_l1,
+    per_image_l2,
+    per_image_logit_laplace_nll,
+    psnr,
+)
+from keras_vim.metrics.ssim import ssim
+from keras_vim.metrics.tokenizer_evaluation import evaluate_tokenizer, tokenizer_report
 
 __all__ = [
     "CodebookPerplexity",
+    "CodebookStatistics",
     "CodebookUsage",
+    "FIDInception",
+    "FID_WEIGHTS_HELP",
+    "FID_WEIGHTS_URL",
+    "USAGE_BATCH",
     "codebook_perplexity",
     "codebook_usage",
+    "dead_codes",
+    "evaluate_tokenizer",
+    "feature_statistics",
+    "fid",
+    "fid_from_features",
+    "frechet_distance",
+    "frechet_distance_from_statistics",
+    "image_batches",
+    "inception_outputs",
+    "inception_score",
+    "inception_score_of_images",
+    "load_fid_inception",
+    "per_image_l1",
+    "per_image_l2",
+    "per_image_logit_laplace_nll",
     "psnr",
+    "read_pytorch_state_dict",
+    "set_fid_inception_weights",
+    "ssim",
     "tokenizer_report",
 ]

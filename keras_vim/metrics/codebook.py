@@ -1,6 +1,8 @@
-"""Codebook health as Keras metrics: usage (the paper's Table 4 measure) and perplexity."""
+"""Codebook health: usage (the paper's Table 4 measure), perplexity and dead codes, as Keras
+metrics (per training batch) and as statistics of a whole dataset."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_vim.layers.quantizer import codebook_perplexity, codebook_usage
@@ -63,3 +65,83 @@ class CodebookPerplexity(_PerBatchMean):
 
     def _per_batch(self, ids):
         return codebook_perplexity(ids, self.num_codes)
+
+
+# The paper measures usage on batches of 256 test images (Table 4).
+USAGE_BATCH = 256
+
+
+class CodebookStatistics:
+    """Code statistics of a whole dataset, accumulated batch by batch (numpy, any backend).
+
+    `update(ids)` takes the token ids of a batch of images, `(B, ...)`; `result()` returns:
+
+    - `codebook_usage`: the paper's usage (Table 4): the share of the codebook used by a batch
+      of `usage_batch_size` (256) images, averaged over the consecutive full batches of 256 seen
+      (images are regrouped, whatever the batches given to `update`; a remainder is left out);
+      with fewer than 256 images in all, the share used by all of them;
+    - `codebook_usage_batches`: the number of full 256-image batches averaged (0: fewer images);
+    - `codebook_usage_total`: the share of codes used anywhere in the dataset;
+    - `dead_codes`: the number of codes no image uses;
+    - `perplexity`: `exp(entropy)` of the dataset's code histogram.
+
+    Args:
+        num_codes: codebook size.
+        usage_batch_size: images per usage batch (256 in the paper).
+
+    Example:
+
+    >>> stats = keras_vim.metrics.CodebookStatistics(num_codes=4, usage_batch_size=2)
+    >>> stats.update(np.array([[0, 0], [1, 1], [2, 2]]))
+    >>> stats.result()["codebook_usage"], stats.result()["dead_codes"]
+    (0.5, 1)
+    """
+
+    def __init__(self, num_codes, usage_batch_size=USAGE_BATCH):
+        for name, value in (("num_codes", num_codes), ("usage_batch_size", usage_batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        self.num_codes = num_codes
+        self.usage_batch_size = usage_batch_size
+        self.counts = np.zeros(num_codes, "int64")
+        self.usage_per_batch = []
+        self._pending = []  # ids of images not yet in a full usage batch
+
+    def update(self, ids):
+        ids = np.asarray(ops.convert_to_numpy(ids))
+        if ids.ndim < 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"`ids` must be an integer array (batch, ...), got {ids.dtype}.")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_codes):
+            raise ValueError(
+                f"`ids` must be in [0, {self.num_codes - 1}], got [{ids.min()}, {ids.max()}]."
+            )
+        ids = ids.reshape(len(ids), -1)
+        self.counts += np.bincount(ids.ravel(), minlength=self.num_codes)
+        self._pending.extend(ids)
+        while len(self._pending) >= self.usage_batch_size:
+            group = np.asarray(self._pending[: self.usage_batch_size])
+            self._pending = self._pending[self.usage_batch_size :]
+            self.usage_per_batch.append(len(np.unique(group)) / self.num_codes)
+
+    def result(self):
+        total = int(self.counts.sum())
+        probs = self.counts[self.counts > 0] / max(total, 1)
+        used = int(np.count_nonzero(self.counts))
+        if self.usage_per_batch:
+            usage = float(np.mean(self.usage_per_batch))
+        else:
+            usage = used / self.num_codes
+        return {
+            "codebook_usage": usage,
+            "codebook_usage_batches": len(self.usage_per_batch),
+            "codebook_usage_total": used / self.num_codes,
+            "dead_codes": self.num_codes - used,
+            "perplexity": float(np.exp(-np.sum(probs * np.log(probs)))) if total else 0.0,
+        }
+
+
+def dead_codes(ids, num_codes):
+    """The number of codes that none of `ids` (any shape) uses."""
+    statistics = CodebookStatistics(num_codes)
+    statistics.update(np.reshape(ops.convert_to_numpy(ids), (1, -1)))
+    return statistics.result()["dead_codes"]

@@ -1,49 +1,58 @@
-"""A tokenizer's reconstruction quality and codebook usage over a set of images."""
+"""Per-image reconstruction errors: L1, L2 (MSE), PSNR and the logit-Laplace NLL.
 
-import numpy as np
+Each function takes image batches `(B, H, W, C)` (any backend tensor or numpy array) and
+returns a float32 tensor `(B,)`, one value per image, so a dataset can be streamed batch by
+batch (`evaluate_tokenizer`) and the values averaged over all images.
+"""
+
 from keras import ops
 
-from keras_vim.layers.quantizer import codebook_perplexity, codebook_usage
+from keras_vim.losses.reconstruction import LOGIT_LAPLACE_EPS, logit_laplace_nll
 
-# The paper measures usage on batches of 256 test images (Table 4).
-USAGE_BATCH = 256
+
+def _pair(images, reconstructions):
+    a = ops.cast(ops.convert_to_tensor(images), "float32")
+    b = ops.cast(ops.convert_to_tensor(reconstructions), "float32")
+    if len(a.shape) < 2 or tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            "`images` and `reconstructions` must be batches of one shape, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}."
+        )
+    return a, b
+
+
+def _per_image_mean(x):
+    return ops.mean(x, axis=tuple(range(1, len(x.shape))))
+
+
+def per_image_l1(images, reconstructions):
+    """Mean absolute error of each image, `(B,)`."""
+    a, b = _pair(images, reconstructions)
+    return _per_image_mean(ops.abs(a - b))
+
+
+def per_image_l2(images, reconstructions):
+    """Mean squared error of each image, `(B,)`: the paper's L2."""
+    a, b = _pair(images, reconstructions)
+    return _per_image_mean(ops.square(a - b))
 
 
 def psnr(images, reconstructions, max_value=1.0):
-    """Peak signal-to-noise ratio in dB per image, `(N,)`, for images in [0, max_value]."""
-    images = np.asarray(images, "float64")
-    reconstructions = np.asarray(reconstructions, "float64")
-    mse = np.mean((images - reconstructions) ** 2, axis=tuple(range(1, images.ndim)))
-    return 10.0 * np.log10(max_value**2 / np.maximum(mse, 1e-12))
+    """Peak signal-to-noise ratio in dB of each image, `(B,)`: `10 log10(max_value^2 / MSE)`.
 
-
-def tokenizer_report(model, images, batch_size=USAGE_BATCH):
-    """Encodes and decodes `images` (float in [0, 1]) and measures the round trip.
-
-    Returns a dict: `l2` (mean squared error), `l1`, `psnr` (dB, mean over images),
-    `codebook_usage` (the paper's: share of codes used per batch of `batch_size` images,
-    averaged), `codebook_usage_total` (share used by all images), `perplexity` and
-    `dead_codes` (codes no image uses).
+    The MSE is floored at 1e-12 (so identical images give 120 dB for `max_value` 1, not inf).
     """
-    images = np.asarray(images, "float32")
-    ids, reconstructions = [], []
-    for start in range(0, len(images), batch_size):
-        batch_ids = model.encode(images[start : start + batch_size])
-        ids.append(ops.convert_to_numpy(batch_ids))
-        reconstructions.append(ops.convert_to_numpy(model.decode(batch_ids)))
-    ids = np.concatenate(ids)
-    reconstructions = np.concatenate(reconstructions).astype("float32")
-    # Only full batches count for the per-batch usage, as in the paper.
-    full = [ids[s : s + batch_size] for s in range(0, len(ids) - batch_size + 1, batch_size)]
-    per_batch = [float(codebook_usage(b, model.num_codes)) for b in full or [ids]]
-    total_usage = float(codebook_usage(ids, model.num_codes))
-    return {
-        "images": int(len(images)),
-        "l2": float(np.mean((images - reconstructions) ** 2)),
-        "l1": float(np.mean(np.abs(images - reconstructions))),
-        "psnr": float(np.mean(psnr(images, reconstructions))),
-        "codebook_usage": float(np.mean(per_batch)),
-        "codebook_usage_total": total_usage,
-        "perplexity": float(codebook_perplexity(ids, model.num_codes)),
-        "dead_codes": int(round((1.0 - total_usage) * model.num_codes)),
-    }
+    mse = per_image_l2(images, reconstructions)
+    return 10.0 * ops.log(max_value**2 / ops.maximum(mse, 1e-12)) / ops.log(10.0)
+
+
+def per_image_logit_laplace_nll(images, location, log_scale, eps=LOGIT_LAPLACE_EPS):
+    """Logit-Laplace negative log-likelihood of each image, `(B,)`, in nats per sub-pixel.
+
+    The mean over pixels and channels of `keras_vim.losses.logit_laplace_nll` (the tokenizer's
+    training loss, with its pixel squeezing `eps` and log-scale clipping); `location` and
+    `log_scale` are a logit-Laplace decoder's outputs (`VitVQGAN.forward_outputs`).
+    """
+    a, mu = _pair(images, location)
+    _, log_b = _pair(images, log_scale)
+    return _per_image_mean(logit_laplace_nll(a, mu, log_b, eps=eps))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_vim.metrics import CodebookPerplexity, CodebookUsage
+from keras_vim.metrics import CodebookPerplexity, CodebookStatistics, CodebookUsage, dead_codes
 
 
 def test_usage_metric_averages_batches():
@@ -19,3 +19,40 @@ def test_perplexity_metric():
     metric.update_state(np.array([0, 1, 2, 3]))
     assert float(metric.result()) == pytest.approx((1.0 + 4.0) / 2, rel=1e-5)
     assert CodebookPerplexity.from_config(metric.get_config()).num_codes == 8
+
+
+def test_statistics_paper_usage_on_a_hand_made_dataset():
+    # 5 images of 2 tokens, 6 codes, usage batches of 2 images (the paper uses 256).
+    ids = np.array([[0, 0], [1, 1], [2, 3], [2, 2], [0, 5]])
+    stats = CodebookStatistics(num_codes=6, usage_batch_size=2)
+    # Fed in uneven pieces: images are regrouped into usage batches [0, 1], [2, 3]; 4 is left.
+    stats.update(ids[:1])
+    stats.update(ids[1:4])
+    stats.update(ids[4:])
+    result = stats.result()
+    assert result["codebook_usage"] == pytest.approx((2 / 6 + 2 / 6) / 2)
+    assert result["codebook_usage_batches"] == 2
+    assert result["codebook_usage_total"] == pytest.approx(5 / 6)  # code 4 never used
+    assert result["dead_codes"] == 1
+    counts = np.array([3, 2, 3, 1, 0, 1]) / 10
+    counts = counts[counts > 0]
+    assert result["perplexity"] == pytest.approx(np.exp(-np.sum(counts * np.log(counts))))
+
+
+def test_statistics_with_fewer_images_than_a_usage_batch():
+    stats = CodebookStatistics(num_codes=8)  # batches of 256 images
+    stats.update(np.array([[[0, 1], [1, 2]]]))
+    result = stats.result()
+    assert result["codebook_usage_batches"] == 0
+    assert result["codebook_usage"] == pytest.approx(3 / 8)
+    assert result["dead_codes"] == 5
+
+
+def test_dead_codes_and_bad_ids():
+    assert dead_codes(np.array([[3, 3], [0, 7]]), num_codes=10) == 7
+    with pytest.raises(ValueError, match="ids"):
+        CodebookStatistics(num_codes=4).update(np.array([[0, 4]]))
+    with pytest.raises(TypeError, match="ids"):
+        CodebookStatistics(num_codes=4).update(np.array([[0.5]]))
+    with pytest.raises(ValueError, match="usage_batch_size"):
+        CodebookStatistics(num_codes=4, usage_batch_size=0)
