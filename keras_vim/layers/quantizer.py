@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_vim.distribution.replicas import gather_replicas
+
 
 def code_counts(ids, num_codes):
     """How many times each code occurs in `ids` (any shape), as float32 `(num_codes,)`."""
@@ -195,7 +197,8 @@ class VectorQuantizer(keras.layers.Layer):
         straight_through = latents + ops.stop_gradient(codes - latents)
         quantized = self.output_projection(ops.cast(straight_through, self.compute_dtype))
         if training and self.restart_dead_codes:
-            used = ops.cast(code_counts(ids, self.num_codes) > 0, "float32")
+            # The whole batch's ids: replicas of a TensorFlow MirroredStrategy keep equal state.
+            used = ops.cast(code_counts(gather_replicas(ids), self.num_codes) > 0, "float32")
             decay = self.usage_decay
             self.code_usage.assign(
                 decay * ops.convert_to_tensor(self.code_usage) + (1.0 - decay) * used
@@ -218,6 +221,8 @@ class VectorQuantizer(keras.layers.Layer):
         when there are more dead codes than latents), so it needs no random state and traces the
         same on every backend.
         """
+        # Every replica of a TensorFlow MirroredStrategy picks from the whole batch alike.
+        latents, errors = gather_replicas(latents), gather_replicas(errors)
         flat_latents = ops.reshape(ops.stop_gradient(latents), (-1, self.code_dim))
         flat_errors = ops.reshape(errors, (-1,))
         order = ops.argsort(-flat_errors)

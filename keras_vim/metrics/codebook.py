@@ -16,8 +16,9 @@ class _PerBatchMean(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, ids, sample_weight=None):
-        self.total.assign(self.total + ops.cast(self._per_batch(ids), self.dtype))
-        self.count.assign(self.count + 1.0)
+        # assign_add: under a tf.distribute strategy the replicas' increments are summed.
+        self.total.assign_add(ops.cast(self._per_batch(ids), self.dtype))
+        self.count.assign_add(ops.cast(1.0, self.dtype))
 
     def result(self):
         return self.total / ops.maximum(self.count, 1.0)

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vim.distribution.layout_map import vim_layout_map
+from keras_vim.distribution.replicas import scale_for_replicas
 from keras_vim.layers.patching import _to_pair
 from keras_vim.layers.position_embedding import PositionEmbedding2D
 from keras_vim.layers.transformer import TransformerBlock
@@ -202,6 +204,13 @@ class VIM(PresetMixin, keras.Model):
         self.final_norm.build(sequence_shape)
         self.logits_dense.build(sequence_shape)
         self.built = True
+
+    @staticmethod
+    def get_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
+        """A `keras.distribution.LayoutMap` for `keras.distribution.ModelParallel`: splits the
+        attention and MLP kernels, the embeddings and the logits over `model_axis` (see
+        `keras_vim.distribution.vim_layout_map`)."""
+        return vim_layout_map(device_mesh, model_axis, batch_axis)
 
     @property
     def null_class_id(self):
@@ -695,7 +704,8 @@ class VIM(PresetMixin, keras.Model):
         loss, _, _ = self._cross_entropy(x, y_pred)
         if self.losses:
             loss = loss + ops.sum(self.losses)
-        return loss
+        # Per replica under TensorFlow's MirroredStrategy (as Keras' own compute_loss does).
+        return scale_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         loss, targets, logits = self._cross_entropy(x, y_pred)

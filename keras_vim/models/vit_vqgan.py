@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_vim.distribution.layout_map import vit_vqgan_layout_map
 from keras_vim.layers.discriminator import StyleGANDiscriminator
 from keras_vim.layers.patching import _to_pair
 from keras_vim.layers.quantizer import VectorQuantizer
@@ -272,6 +273,13 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
             ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1]))
         )
         return self._decode_tokens(tokens, training=False)["reconstruction"]
+
+    @staticmethod
+    def get_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
+        """A `keras.distribution.LayoutMap` for `keras.distribution.ModelParallel`: splits the
+        attention, MLP and head kernels and the embeddings over `model_axis` (see
+        `keras_vim.distribution.vit_vqgan_layout_map`)."""
+        return vit_vqgan_layout_map(device_mesh, model_axis, batch_axis)
 
     def get_config(self):
         config = super().get_config()

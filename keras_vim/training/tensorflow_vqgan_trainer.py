@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_vim.distribution.replicas import scale_for_replicas
 from keras_vim.training.vqgan_trainer import VQGANTrainerBase, unpack_images
 
 
@@ -22,12 +23,15 @@ class VQGANTrainer(VQGANTrainerBase):
         generator_vars, discriminator_vars = self.optimizer.split(self.trainable_variables)
         with tf.GradientTape() as tape:
             total, terms, outputs = self.generator_losses(images)
-        generator_grads = _zeros_for_missing(tape.gradient(total, generator_vars), generator_vars)
+            # Under a MirroredStrategy the replicas' gradients are summed: scale per replica.
+            scaled = scale_for_replicas(total)
+        generator_grads = _zeros_for_missing(tape.gradient(scaled, generator_vars), generator_vars)
         fake_images = tf.stop_gradient(outputs["reconstruction"])
         with tf.GradientTape() as tape:
             d_total, d_terms = self.discriminator_losses(images, fake_images)
+            d_scaled = scale_for_replicas(d_total)
         discriminator_grads = _zeros_for_missing(
-            tape.gradient(d_total, discriminator_vars), discriminator_vars
+            tape.gradient(d_scaled, discriminator_vars), discriminator_vars
         )
         self.optimizer.generator_optimizer.apply(generator_grads, generator_vars)
         if discriminator_vars and self.trains_discriminator:

@@ -8,6 +8,7 @@ they differentiate is defined here once, in `keras.ops`.
 import keras
 from keras import ops
 
+from keras_vim.distribution.replicas import gather_replicas
 from keras_vim.losses.adversarial import (
     discriminator_adversarial_loss,
     generator_adversarial_loss,
@@ -294,7 +295,9 @@ class VQGANTrainerBase(keras.Model):
             self._trackers[name].update_state(value)
         if discriminator_terms:
             self._trackers["discriminator_loss"].update_state(discriminator_total)
-        self.codebook_usage.update_state(outputs["ids"])
-        self.codebook_perplexity.update_state(outputs["ids"])
+        # Usage of the whole batch, also when TensorFlow replicas each hold a part of it.
+        ids = gather_replicas(outputs["ids"])
+        self.codebook_usage.update_state(ids)
+        self.codebook_perplexity.update_state(ids)
         skipped = () if discriminator_terms else ("discriminator_loss", *DISCRIMINATOR_TERMS)
         return {m.name: m.result() for m in self.metrics if m.name not in skipped}

@@ -1,0 +1,25 @@
+"""Scaling out: data and model parallelism through Keras' distribution API (see the README's
+"Scaling out")."""
+
+from keras_vim.distribution.arguments import (
+    add_distribution_arguments,
+    configure_from_args,
+    distribution_argv,
+)
+from keras_vim.distribution.layout_map import (
+    transformer_layout_map,
+    vim_layout_map,
+    vit_vqgan_layout_map,
+)
+from keras_vim.distribution.setup import DistributionSetup, configure
+
+__all__ = [
+    "DistributionSetup",
+    "add_distribution_arguments",
+    "configure",
+    "configure_from_args",
+    "distribution_argv",
+    "transformer_layout_map",
+    "vim_layout_map",
+    "vit_vqgan_layout_map",
+]
