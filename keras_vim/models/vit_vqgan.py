@@ -11,8 +11,16 @@ from keras_vim.layers.vit import ViTDecoder, ViTEncoder
 from keras_vim.losses.reconstruction import logit_laplace_mean
 from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.models.vit_vqgan_presets import VIT_VQGAN_PRESETS
+from keras_vim.sampling.loop import compile_function
 from keras_vim.training import VQGANTrainer
 from keras_vim.utils.arrays import concrete_numpy
+
+
+class _CompiledFunctions:
+    """Compiled inference functions, kept out of Keras' attribute tracking."""
+
+    def __init__(self):
+        self.functions = {}
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -163,6 +171,7 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
             dtype=policy,
         )
         self._build_codebook_metrics(num_codes)
+        self._compiled = _CompiledFunctions()
         self.build((None, *image_size, channels))
 
     def build(self, input_shape):
@@ -260,19 +269,36 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
         return ids
 
     def encode(self, images):
-        """Images `(B, H, W, C)` -> token ids `(B, H / patch, W / patch)` (int32)."""
-        images = self.prepare_images(self.check_images(images))
-        latents = self.quantizer.project(self.encoder(images, training=False))
+        """Images `(B, H, W, C)` -> token ids `(B, H / patch, W / patch)` (int32).
+
+        Runs compiled (`jax.jit` / `tf.function`; eager under `torch.no_grad()` on PyTorch),
+        once per input shape, reading the current weights.
+        """
+        images = self.check_images(images)
+        return self._compiled_function("encode", self._encode_ids)(images)
+
+    def decode(self, ids):
+        """Token ids `(B, h, w)` -> images `(B, H, W, C)` in [0, 1] (float), compiled like
+        `encode`."""
+        ids = self.check_ids(ids)
+        return self._compiled_function("decode", self._decode_ids)(ids)
+
+    def _encode_ids(self, images):
+        latents = self.quantizer.project(self.encoder(self.prepare_images(images), training=False))
         ids, _ = self.quantizer.nearest_codes(latents)
         return ops.reshape(ids, (-1, *self.grid_size))
 
-    def decode(self, ids):
-        """Token ids `(B, h, w)` -> images `(B, H, W, C)` in [0, 1] (float)."""
-        ids = self.check_ids(ids)
+    def _decode_ids(self, ids):
         tokens = self.quantizer.lookup(
             ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1]))
         )
         return self._decode_tokens(tokens, training=False)["reconstruction"]
+
+    def _compiled_function(self, name, function):
+        # Eager Keras ops dispatch one by one (~3x slower on JAX and TensorFlow at 64x64).
+        if name not in self._compiled.functions:
+            self._compiled.functions[name] = compile_function(self, function)
+        return self._compiled.functions[name]
 
     @staticmethod
     def get_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
