@@ -139,6 +139,7 @@ def parse_args(argv=None):
         "draws much more recognisable classes with it.",
     )
     parser.add_argument("--output", default="runs/vim", help="Output directory.")
+    keras_vim.distribution.add_distribution_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -182,6 +183,7 @@ def load_tokenizer(args):
         argv += ["--image-size", str(args.image_size)]
     if args.channels:
         argv += ["--channels", str(args.channels)]
+    argv += keras_vim.distribution.distribution_argv(args)  # stage 1 on the same devices
     print(f"== stage 1: training a tokenizer: train_vit_vqgan.py {' '.join(argv)}", flush=True)
     start = time.time()
     report = train_vit_vqgan.main(argv)
@@ -249,6 +251,10 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
+    # --distribution: the prior built, compiled and fitted below runs on all devices.
+    setup = keras_vim.distribution.configure_from_args(args, VIM, batch_size=args.batch_size)
+    if setup.kind != "none":
+        print(f"distribution: {setup}", flush=True)
     model = build_prior(args, tokenizer, num_classes)
     warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 20
     model.compile(
@@ -276,7 +282,11 @@ def main(argv=None):
         drop_remainder=True,
     )
     validation_data = keras_vim.data.token_dataset(
-        test_ids, test_labels, batch_size=250, shuffle=False
+        test_ids,
+        test_labels,
+        batch_size=max(setup.largest_batch_size(min(250, len(test_ids))), setup.num_replicas),
+        shuffle=False,
+        drop_remainder=setup.num_replicas > 1,  # every batch must split over the replicas
     )
     steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 6)
     epochs = max(1, args.steps // steps_per_epoch)

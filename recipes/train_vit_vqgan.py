@@ -119,6 +119,7 @@ def parse_args(argv=None):
         "--eval-images", type=int, default=1024, help="Test images for the final report."
     )
     parser.add_argument("--output", default="runs/vit_vqgan", help="Output directory.")
+    keras_vim.distribution.add_distribution_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -191,6 +192,10 @@ def main(argv=None):
         overrides["image_size"] = image_size
     elif args.data == "fashion_mnist":
         overrides["image_size"] = (32, 32)
+    # --distribution: the model built, compiled and fitted below runs on all devices.
+    setup = keras_vim.distribution.configure_from_args(args, VitVQGAN, batch_size=args.batch_size)
+    if setup.kind != "none":
+        print(f"distribution: {setup}", flush=True)
     model = VitVQGAN.from_preset(args.preset, **overrides)
 
     perceptual_weight, vgg_weights, notice = perceptual_settings(args)
