@@ -5,6 +5,8 @@ Multi-device training (8 virtual JAX devices, 2 TensorFlow replicas) is in `mesh
 """
 
 import argparse
+import importlib.util
+import os
 
 import keras
 import numpy as np
@@ -193,3 +195,14 @@ def test_layout_map_needs_both_mesh_axes():
     assert tuple(layout_map["vim/block_0/mlp_output/kernel"].axes) == ("model", None)
     with pytest.raises(TypeError, match="`device_mesh`"):
         VitVQGAN.get_layout_map(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("recipe", ["train_vit_vqgan", "train_vim"])
+def test_recipes_take_the_distribution_flags(recipe):
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", f"{recipe}.py")
+    spec = importlib.util.spec_from_file_location(recipe, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(["--distribution", "model", "--mesh-shape", "2,4", "--multi-host"])
+    assert (args.distribution, args.mesh_shape, args.multi_host) == ("model", (2, 4), True)
+    assert module.parse_args([]).distribution == "none"
