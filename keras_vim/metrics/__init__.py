@@ -1,4 +1,5 @@
-"""Metrics: reconstruction quality, codebook use, Fréchet distance, FID and Inception Score."""
+"""Metrics: reconstruction quality, codebook use, Fréchet distance, FID and Inception Score, and
+offline domain metrics with a shipped Fashion-MNIST classifier, and linear probes."""
 
 from keras_vim.layers.quantizer import codebook_perplexity, codebook_usage
 from keras_vim.metrics.batches import image_batches
@@ -8,6 +9,16 @@ from keras_vim.metrics.codebook import (
     CodebookStatistics,
     CodebookUsage,
     dead_codes,
+)
+from keras_vim.metrics.domain import (
+    class_accuracy,
+    domain_frechet_distance,
+    domain_inception_score,
+)
+from keras_vim.metrics.domain_classifier import (
+    FashionMNISTClassifier,
+    load_domain_classifier,
+    read_classifier_record,
 )
 from keras_vim.metrics.fid import (
     fid,
@@ -29,6 +40,7 @@ from keras_vim.metrics.frechet import (
     frechet_distance_from_statistics,
 )
 from keras_vim.metrics.inception_score import inception_score
+from keras_vim.metrics.linear_probe import fit_linear_probe, probe_features
 from keras_vim.metrics.reconstruction import (
     per_image_l1,
     per_image_l2,
@@ -43,27 +55,35 @@ __all__ = [
     "CodebookStatistics",
     "CodebookUsage",
     "FIDInception",
+    "FashionMNISTClassifier",
     "FID_WEIGHTS_HELP",
     "FID_WEIGHTS_URL",
     "USAGE_BATCH",
+    "class_accuracy",
     "codebook_perplexity",
     "codebook_usage",
     "dead_codes",
+    "domain_frechet_distance",
+    "domain_inception_score",
     "evaluate_tokenizer",
     "feature_statistics",
     "fid",
     "fid_from_features",
+    "fit_linear_probe",
     "frechet_distance",
     "frechet_distance_from_statistics",
     "image_batches",
     "inception_outputs",
     "inception_score",
     "inception_score_of_images",
+    "load_domain_classifier",
     "load_fid_inception",
     "per_image_l1",
     "per_image_l2",
     "per_image_logit_laplace_nll",
+    "probe_features",
     "psnr",
+    "read_classifier_record",
     "read_pytorch_state_dict",
     "set_fid_inception_weights",
     "ssim",
