@@ -17,6 +17,7 @@ from keras_vim.models.vim_presets import VIM_PRESETS
 from keras_vim.sampling.draw import draw_tokens, seed_for_step
 from keras_vim.sampling.filters import check_sampling_args, classifier_free_guidance, filter_logits
 from keras_vim.sampling.loop import compile_function
+from keras_vim.sampling.rejection import rejection_sample
 from keras_vim.training.vim_schedules import vim_optimizer
 from keras_vim.utils.arrays import concrete_numpy
 
@@ -592,6 +593,26 @@ class VIM(PresetMixin, keras.Model):
             )
         ids = self.generate(num_samples=num_samples, class_ids=class_ids, **kwargs)
         return tokenizer.decode(ids)
+
+    def rejection_sample(
+        self, tokenizer, classifier, acceptance_rate, num_samples=None, class_ids=None, **kwargs
+    ):
+        """Classifier-based rejection sampling (paper Table 6): draws about
+        `1 / acceptance_rate` candidates per requested image and keeps those to which
+        `classifier` gives the highest probability of their class (for an unconditional model,
+        the highest top-class probability). Returns a dict with the `images`, their `scores` and
+        the achieved `acceptance_rate`; see `keras_vim.sampling.rejection_sample`.
+
+        Example:
+
+        ```python
+        classifier = keras_vim.metrics.load_domain_classifier()
+        result = prior.rejection_sample(tokenizer, classifier, 0.25, class_ids=[0, 1, 2], seed=0)
+        ```
+        """
+        return rejection_sample(
+            self, tokenizer, classifier, acceptance_rate, num_samples, class_ids, **kwargs
+        )
 
     # --- features for linear probes --------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Sampling from the VIM prior: logit filters, guidance, seeded draws, compiled loops."""
+"""Sampling from the VIM prior: logit filters, guidance, seeded draws, compiled loops and
+classifier-based rejection sampling."""
 
 from keras_vim.sampling.draw import draw_tokens, seed_for_step
 from keras_vim.sampling.filters import (
@@ -10,14 +11,22 @@ from keras_vim.sampling.filters import (
     top_p_filter,
 )
 from keras_vim.sampling.loop import compile_function
+from keras_vim.sampling.rejection import (
+    candidates_needed,
+    check_acceptance_rate,
+    rejection_sample,
+)
 
 __all__ = [
     "apply_temperature",
+    "candidates_needed",
+    "check_acceptance_rate",
     "check_sampling_args",
     "classifier_free_guidance",
     "compile_function",
     "draw_tokens",
     "filter_logits",
+    "rejection_sample",
     "seed_for_step",
     "top_k_filter",
     "top_p_filter",
