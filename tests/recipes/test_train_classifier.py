@@ -3,6 +3,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 from keras_vim.data import load_fashion_mnist
 from keras_vim.metrics import load_domain_classifier
@@ -11,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "recipes"
 import train_classifier  # noqa: E402
 
 
+@pytest.mark.large  # a short training run (~40 s on JAX)
 def test_train_classifier_recipe_records_what_it_measured(tmp_path):
     output = str(tmp_path)
     record = train_classifier.main(

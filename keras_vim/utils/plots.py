@@ -1,0 +1,168 @@
+"""Small line and bar charts as PNG files, drawn with Pillow (no plotting library needed)."""
+
+import numpy as np
+
+WIDTH, HEIGHT = 640, 400
+MARGIN = {"left": 70, "right": 20, "top": 40, "bottom": 55}
+COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189)]
+GREY = (200, 200, 200)
+
+
+def _font(size):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def _ticks(low, high, count=5):
+    """About `count` round tick values covering [low, high]."""
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / count
+    step = 10 ** np.floor(np.log10(raw))
+    step *= min((m for m in (1, 2, 2.5, 5, 10) if m * step >= raw), default=10)
+    start = np.floor(low / step) * step
+    return [float(v) for v in np.arange(start, high + step * 0.5, step)]
+
+
+def _label(value):
+    return f"{value:.3g}"
+
+
+class _Canvas:
+    """A plot area with data ranges mapped to pixels."""
+
+    def __init__(self, x_range, y_range, title, x_label, y_label):
+        from PIL import Image, ImageDraw
+
+        self.image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+        self.draw = ImageDraw.Draw(self.image)
+        self.font, self.small = _font(16), _font(12)
+        self.left, self.top = MARGIN["left"], MARGIN["top"]
+        self.right, self.bottom = WIDTH - MARGIN["right"], HEIGHT - MARGIN["bottom"]
+        self.x_range = x_range
+        y_ticks = _ticks(*y_range)
+        self.y_range = (min(y_ticks[0], y_range[0]), max(y_ticks[-1], y_range[1]))
+        for value in y_ticks:
+            y = self.y(value)
+            self.draw.line([(self.left, y), (self.right, y)], fill=GREY)
+            self.draw.text((self.left - 6, y), _label(value), "black", self.small, anchor="rm")
+        self.draw.rectangle([self.left, self.top, self.right, self.bottom], outline="black")
+        self.draw.text((WIDTH / 2, 8), title, "black", self.font, anchor="mt")
+        self.draw.text((WIDTH / 2, HEIGHT - 8), x_label, "black", self.small, anchor="mb")
+        # A vertical y label: drawn on its own image, rotated.
+        from PIL import Image as PILImage
+        from PIL import ImageDraw as PILDraw
+
+        box = self.draw.textbbox((0, 0), y_label, font=self.small)
+        label = PILImage.new("RGB", (box[2] + 4, box[3] + 4), "white")
+        PILDraw.Draw(label).text((2, 2), y_label, "black", self.small)
+        label = label.rotate(90, expand=True)
+        self.image.paste(label, (4, int((self.top + self.bottom - label.height) / 2)))
+
+    def x(self, value):
+        low, high = self.x_range
+        return self.left + (value - low) / max(high - low, 1e-12) * (self.right - self.left)
+
+    def y(self, value):
+        low, high = self.y_range
+        return self.bottom - (value - low) / max(high - low, 1e-12) * (self.bottom - self.top)
+
+    def x_tick(self, value, text):
+        x = self.x(value)
+        self.draw.line([(x, self.bottom), (x, self.bottom + 4)], fill="black")
+        self.draw.text((x, self.bottom + 6), text, "black", self.small, anchor="mt")
+
+    def legend(self, entries):
+        x, y = self.right - 200, self.top + 8
+        height = 18 * len(entries)
+        self.draw.rectangle(
+            [x - 6, y - 9, self.right - 4, y + height - 9], fill="white", outline=GREY
+        )
+        for text, color, dashed in entries:
+            if dashed:
+                for start in range(0, 24, 8):
+                    self.draw.line([(x + start, y), (x + start + 4, y)], fill=color, width=2)
+            else:
+                self.draw.line([(x, y), (x + 24, y)], fill=color, width=2)
+            self.draw.text((x + 30, y), text, "black", self.small, anchor="lm")
+            y += 18
+
+
+def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_lines=None):
+    """Draws lines of `series` (`{name: values}` over the shared `x`) to a PNG at `path`.
+
+    Args:
+        path: output `.png` path.
+        x: the x values (numbers); each is also a tick.
+        series: `{name: y values}`, one line with dot markers each.
+        title, x_label, y_label: texts.
+        reference_lines: optional `{name: y}` drawn as dashed horizontal lines (a baseline).
+
+    Returns:
+        `path`.
+    """
+    x = np.asarray(x, "float64")
+    series = {name: np.asarray(values, "float64") for name, values in series.items()}
+    reference_lines = dict(reference_lines or {})
+    for name, values in series.items():
+        if values.shape != x.shape:
+            raise ValueError(f"Series {name!r} has {values.shape} values for {x.shape} x values.")
+    every = np.concatenate([*series.values(), np.array(list(reference_lines.values()))])
+    if not every.size or not np.all(np.isfinite(every)):
+        raise ValueError("`series` must hold finite values.")
+    pad = 0.05 * max(every.max() - every.min(), 1e-3)
+    x_pad = 0.05 * max(x.max() - x.min(), 1.0)
+    canvas = _Canvas(
+        (x.min() - x_pad, x.max() + x_pad),
+        (every.min() - pad, every.max() + pad),
+        title,
+        x_label,
+        y_label,
+    )
+    for value in x:
+        canvas.x_tick(value, _label(value))
+    entries = []
+    for i, (name, value) in enumerate(reference_lines.items()):
+        color = COLORS[(len(series) + i) % len(COLORS)]
+        y = canvas.y(value)
+        for start in np.arange(canvas.left, canvas.right, 12):
+            canvas.draw.line([(start, y), (min(start + 6, canvas.right), y)], fill=color, width=2)
+        entries.append((name, color, True))
+    for i, (name, values) in enumerate(series.items()):
+        color = COLORS[i % len(COLORS)]
+        points = [(canvas.x(a), canvas.y(b)) for a, b in zip(x, values)]
+        if len(points) > 1:
+            canvas.draw.line(points, fill=color, width=2)
+        for px, py in points:
+            canvas.draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=color)
+        entries.insert(i, (name, color, False))
+    canvas.legend(entries)
+    canvas.image.save(path)
+    return path
+
+
+def save_bar_chart(path, values, title="", x_label="", y_label="", max_ticks=8):
+    """Draws `values` as adjacent bars (bar `i` at x = i, e.g. a histogram) to a PNG."""
+    values = np.asarray(values, "float64").reshape(-1)
+    if not values.size or not np.all(np.isfinite(values)):
+        raise ValueError("`values` must be a non-empty array of finite numbers.")
+    canvas = _Canvas(
+        (-0.5, len(values) - 0.5), (min(0.0, values.min()), values.max()), title, x_label, y_label
+    )
+    zero = canvas.y(0.0)
+    for i, value in enumerate(values):
+        left, right = canvas.x(i - 0.5), canvas.x(i + 0.5)
+        right = max(left + 1, right - (1 if right - left > 3 else 0))
+        canvas.draw.rectangle(
+            [left, min(zero, canvas.y(value)), right, max(zero, canvas.y(value))],
+            fill=COLORS[0],
+        )
+    for tick in _ticks(0, len(values) - 1, max_ticks):
+        if tick <= len(values) - 1:
+            canvas.x_tick(tick, _label(tick))
+    canvas.image.save(path)
+    return path

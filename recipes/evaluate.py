@@ -1,0 +1,295 @@
+"""Evaluate a tokenizer and a VIM prior: reconstruction, codebook and sample metrics, with and
+without classifier-based rejection sampling (paper Table 6), as a JSON report and figures.
+
+Tokenizer (on the test split): L1, L2, PSNR, SSIM, logit-Laplace NLL and codebook statistics
+(`keras_vim.metrics.evaluate_tokenizer`), the reconstruction Fréchet distance in the shipped
+Fashion-MNIST classifier's features ("domain FD"), and reconstruction FID when the FID Inception
+weights are given (`--fid-weights PATH`; keras_vim never downloads them).
+
+Prior: samples of every class (or unconditional samples) at each `--acceptance-rates` value
+(1 = no rejection), with their domain FD to the test images, domain Inception Score, class
+accuracy (the classifier's top-1 agrees with the requested class) and mean classifier score; FID
+and IS with `--fid-weights`. A real-data reference (training images against test images, the
+same number as the samples) gives the floor of each number.
+
+It writes into `--output`: `evaluation.json`, `reconstructions.png` (test images above their
+reconstructions), `code_usage.png` (the codes' test-set counts, most used first) and
+`samples_rate_<r>.png` (one row per class).
+
+    KERAS_BACKEND=jax python recipes/evaluate.py --tokenizer vit_vqgan_tiny_fashion_mnist \\
+        --prior vim_tiny_fashion_mnist
+    KERAS_BACKEND=jax python recipes/evaluate.py --tokenizer runs/vim/tokenizer/preset \\
+        --prior runs/vim/preset --fid-weights pt_inception-2015-12-05-6726825d.pth
+
+The domain metrics need the default data (Fashion-MNIST, 32x32x1); for other data only the
+reconstruction metrics and, with `--fid-weights`, FID and IS are computed.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+import keras_vim
+from keras_vim.metrics import (
+    class_accuracy,
+    domain_frechet_distance,
+    domain_inception_score,
+    evaluate_tokenizer,
+    load_domain_classifier,
+)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from linear_probe import load_model, load_split  # noqa: E402
+
+from keras_vim.models import VIM, VitVQGAN  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--tokenizer",
+        default="vit_vqgan_tiny_fashion_mnist",
+        help="Tokenizer: preset name, preset directory or .keras file.",
+    )
+    parser.add_argument(
+        "--prior",
+        default="vim_tiny_fashion_mnist",
+        help="VIM: preset name, preset directory or .keras file; 'none' evaluates the "
+        "tokenizer only.",
+    )
+    parser.add_argument(
+        "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
+    )
+    parser.add_argument("--image-size", type=int, default=None, help="Square size (folder/TFDS).")
+    parser.add_argument(
+        "--max-images", type=int, default=0, help="Evaluate on the first N test images (0: all)."
+    )
+    parser.add_argument(
+        "--fid-weights",
+        default=None,
+        help="Path of pt_inception-2015-12-05-6726825d.pth (or a converted .weights.h5): adds "
+        "FID and IS with the FID Inception network (slow on a CPU).",
+    )
+    parser.add_argument("--samples-per-class", type=int, default=50)
+    parser.add_argument(
+        "--num-samples", type=int, default=500, help="Samples of an unconditional prior."
+    )
+    parser.add_argument(
+        "--acceptance-rates",
+        default="1.0,0.25",
+        help="Comma-separated rejection-sampling acceptance rates (1.0: no rejection).",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=0.8, help="Paper: 1.0 (recipes/train_vim.py: 0.8)."
+    )
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=2.0,
+        help="Classifier-free guidance (priors trained with class dropout; 0 disables it; "
+        "not in the paper; recipes/train_vim.py's default is 2).",
+    )
+    parser.add_argument("--batch-size", type=int, default=100, help="Samples per generate call.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="runs/evaluate", help="Output directory.")
+    return parser.parse_args(argv)
+
+
+def rounded(report):
+    return {
+        k: (round(v, 6) if isinstance(v, float) else v)
+        for k, v in report.items()
+        if not isinstance(v, np.ndarray)
+    }
+
+
+def evaluate_tokenizer_section(args, tokenizer, images, classifier):
+    start = time.time()
+    extractor = classifier.features if classifier is not None else None
+    report = evaluate_tokenizer(tokenizer, images, feature_extractor=extractor)
+    if classifier is not None:
+        report["domain_frechet_distance"] = report.pop("frechet_distance")
+    if args.fid_weights:
+        inception = keras_vim.metrics.load_fid_inception(args.fid_weights)
+        report["fid"] = evaluate_tokenizer(tokenizer, images, feature_extractor=inception)[
+            "frechet_distance"
+        ]
+    report["seconds"] = round(time.time() - start, 1)
+
+    # Code-usage histogram over the evaluated images, most used code first.
+    ids, _ = keras_vim.data.tokenize_dataset(tokenizer, images, verbose=False)
+    counts = np.bincount(ids.reshape(-1), minlength=tokenizer.num_codes)
+    report["code_counts_sorted"] = np.sort(counts)[::-1].tolist()
+    keras_vim.utils.save_bar_chart(
+        os.path.join(args.output, "code_usage.png"),
+        np.sort(counts)[::-1],
+        title=f"Code use over {len(images)} test images ({int((counts > 0).sum())} of "
+        f"{tokenizer.num_codes} codes used)",
+        x_label="code, most used first",
+        y_label="tokens",
+    )
+    shown = images[:16]
+    reconstructions = keras.ops.convert_to_numpy(tokenizer.decode(tokenizer.encode(shown)))
+    keras_vim.utils.save_image_grid(
+        np.concatenate([shown, reconstructions]),
+        os.path.join(args.output, "reconstructions.png"),
+        columns=len(shown),
+        scale=3,
+    )
+    return rounded(report)
+
+
+def sample_metrics(images, class_ids, test_images, classifier, inception):
+    metrics = {}
+    if classifier is not None:
+        metrics["domain_frechet_distance"] = domain_frechet_distance(
+            images, test_images, classifier
+        )
+        metrics["domain_inception_score"], metrics["domain_inception_score_std"] = (
+            domain_inception_score(images, classifier)
+        )
+        if class_ids is not None:
+            metrics["class_accuracy"] = class_accuracy(images, class_ids, classifier)
+    if inception is not None:
+        metrics["fid"] = keras_vim.metrics.fid(inception, images, test_images)
+        metrics["inception_score"], metrics["inception_score_std"] = (
+            keras_vim.metrics.inception_score_of_images(inception, images)
+        )
+    return metrics
+
+
+def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, class_names):
+    conditional = prior.num_classes is not None
+    if conditional:
+        class_ids = np.repeat(np.arange(prior.num_classes, dtype="int32"), args.samples_per_class)
+    else:
+        class_ids = None
+    guidance = args.guidance_scale or None
+    if guidance and (not conditional or not prior.class_dropout):
+        print("NOTE: the prior was not trained with class dropout: no guidance.", flush=True)
+        guidance = None
+    sampling = {
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "guidance_scale": guidance,
+    }
+    inception = keras_vim.metrics.load_fid_inception(args.fid_weights) if args.fid_weights else None
+    rates = [float(rate) for rate in args.acceptance_rates.split(",")]
+    if classifier is None and rates != [1.0]:
+        print("NOTE: rejection sampling needs the domain classifier: rate 1 only.", flush=True)
+        rates = [1.0]
+    results = {}
+    for rate in rates:
+        start = time.time()
+        if classifier is not None:
+            result = keras_vim.sampling.rejection_sample(
+                prior,
+                tokenizer,
+                classifier,
+                rate,
+                num_samples=None if conditional else args.num_samples,
+                class_ids=class_ids,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                **sampling,
+            )
+        else:
+            images = prior.generate_images(
+                tokenizer,
+                num_samples=None if conditional else args.num_samples,
+                class_ids=class_ids,
+                seed=args.seed,
+                **sampling,
+            )
+            result = {"images": keras.ops.convert_to_numpy(images), "acceptance_rate": 1.0}
+        sample_seconds = time.time() - start
+        images = result["images"]
+        entry = {
+            "requested_acceptance_rate": rate,
+            "acceptance_rate": result["acceptance_rate"],
+            "samples": len(images),
+            "candidates": result.get("num_candidates", len(images)),
+            "sample_seconds": round(sample_seconds, 1),
+            **sample_metrics(images, class_ids, test_images, classifier, inception),
+        }
+        if "scores" in result:
+            entry["mean_classifier_score"] = float(np.mean(result["scores"]))
+            entry["mean_candidate_score"] = float(np.mean(result["candidate_scores"]))
+        results[f"{rate:g}"] = rounded(entry)
+        if conditional:  # one row per class, at most 10 samples each
+            per_row = min(args.samples_per_class, 10)
+            shown = images.reshape(prior.num_classes, args.samples_per_class, *images.shape[1:])
+            shown = shown[:, :per_row].reshape(-1, *images.shape[1:])
+        else:
+            per_row, shown = 10, images[:100]
+        keras_vim.utils.save_image_grid(
+            shown, os.path.join(args.output, f"samples_rate_{rate:g}.png"), per_row, scale=3
+        )
+        print(f"acceptance rate {rate:g}: {json.dumps(results[f'{rate:g}'])}", flush=True)
+    return {
+        "source": args.prior,
+        "sampling": sampling,
+        "samples_per_class": args.samples_per_class if conditional else None,
+        "sample_rows": list(class_names) if conditional and class_names else None,
+        "rates": results,
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    start = time.time()
+    tokenizer = load_model(VitVQGAN, args.tokenizer)
+    prior = None if args.prior == "none" else load_model(VIM, args.prior)
+    test_images, test_labels, info = load_split(args.data, "test", args.max_images, args.image_size)
+    domain = args.data == "fashion_mnist"
+    classifier = load_domain_classifier() if domain else None
+    print(f"== tokenizer {args.tokenizer} on {len(test_images)} test images", flush=True)
+    report = {
+        "backend": keras.backend.backend(),
+        "data": args.data,
+        "test_images": len(test_images),
+        "tokenizer": {"source": args.tokenizer},
+    }
+    report["tokenizer"].update(evaluate_tokenizer_section(args, tokenizer, test_images, classifier))
+    print(
+        json.dumps({k: v for k, v in report["tokenizer"].items() if k != "code_counts_sorted"}),
+        flush=True,
+    )
+    if prior is not None:
+        count = (
+            prior.num_classes * args.samples_per_class if prior.num_classes else args.num_samples
+        )
+        if classifier is not None:
+            # The same statistics for real data: training images against the test images.
+            train_images, _, _ = load_split(args.data, "train", count, args.image_size)
+            report["reference"] = {
+                "what": f"{count} training images against the test images",
+                "domain_frechet_distance": domain_frechet_distance(
+                    train_images, test_images, classifier
+                ),
+                "domain_inception_score": domain_inception_score(train_images, classifier)[0],
+                "test_class_accuracy": class_accuracy(test_images, test_labels, classifier),
+            }
+        print(f"== prior {args.prior}: {count} samples per acceptance rate", flush=True)
+        report["prior"] = evaluate_prior_section(
+            args, prior, tokenizer, test_images, classifier, info["class_names"]
+        )
+    report["seconds"] = round(time.time() - start, 1)
+    with open(os.path.join(args.output, "evaluation.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"done in {report['seconds']:.0f}s; wrote {args.output}/evaluation.json", flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()

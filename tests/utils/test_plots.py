@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_vim.utils import save_bar_chart, save_line_plot
+from keras_vim.utils.plots import COLORS, HEIGHT, MARGIN, WIDTH
+
+
+def pixels_of(image, color):
+    return np.argwhere(np.all(np.asarray(image.convert("RGB")) == color, axis=-1))
+
+
+def test_line_plot_draws_series_and_baseline(tmp_path):
+    path = str(tmp_path / "curve.png")
+    save_line_plot(
+        path, [1, 2, 3], {"probe": [0.5, 0.9, 0.7]}, "t", "block", "acc", {"pixels": 0.6}
+    )
+    image = Image.open(path)
+    assert image.size == (WIDTH, HEIGHT)
+    line, baseline = pixels_of(image, COLORS[0]), pixels_of(image, COLORS[1])
+    assert len(line) > 100 and len(baseline) > 100
+    # The highest point of the line is at x = 2 (0.9), in the middle of the plot area.
+    top = line[np.argmin(line[:, 0])]
+    assert abs(top[1] - (MARGIN["left"] + WIDTH - MARGIN["right"]) / 2) < 10
+    with pytest.raises(ValueError, match="probe"):
+        save_line_plot(path, [1, 2], {"probe": [0.5]})
+    with pytest.raises(ValueError, match="finite"):
+        save_line_plot(path, [1], {"probe": [float("nan")]})
+
+
+def test_bar_chart_heights_follow_the_values(tmp_path):
+    path = str(tmp_path / "bars.png")
+    save_bar_chart(path, [4, 1, 2, 0])
+    bars = pixels_of(Image.open(path), COLORS[0])
+    columns = np.unique(bars[:, 1])
+    assert columns.min() >= MARGIN["left"] and columns.max() <= WIDTH - MARGIN["right"]
+    # Bar heights, left to right, in pixels: proportional to the values.
+    quarter = (WIDTH - MARGIN["left"] - MARGIN["right"]) / 4
+    heights = [np.sum(bars[:, 1] == int(MARGIN["left"] + (i + 0.5) * quarter)) for i in range(4)]
+    assert heights[0] > heights[2] > heights[1] > heights[3] == 0
+    assert heights[0] == pytest.approx(2 * heights[2], rel=0.05)
+    with pytest.raises(ValueError, match="values"):
+        save_bar_chart(path, [])
