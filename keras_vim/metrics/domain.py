@@ -41,10 +41,14 @@ def domain_frechet_distance(images_a, images_b, classifier=None, batch_size=500,
 def domain_inception_score(images, classifier=None, splits=10, batch_size=500, max_images=None):
     """Inception Score `(mean, std)` with the classifier's class probabilities (1 to 10).
 
-    High when each image is classified confidently and the classes are evenly covered.
+    High when each image is classified confidently and the classes are evenly covered. The
+    images are shuffled (with a fixed seed) before being cut into `splits` parts, so that a
+    set ordered by class (e.g. 50 samples of each class in turn) is scored like a random one:
+    the parts of the original IS code are consecutive.
     """
     classifier = _classifier(classifier)
     probabilities = classifier.outputs(images, batch_size, max_images)["probabilities"]
+    probabilities = probabilities[np.random.default_rng(0).permutation(len(probabilities))]
     return inception_score(probabilities, splits=min(splits, len(probabilities)))
 
 

@@ -29,6 +29,8 @@ def _ticks(low, high, count=5):
 
 
 def _label(value):
+    if float(value).is_integer() and abs(value) < 1e7:
+        return str(int(value))
     return f"{value:.3g}"
 
 
