@@ -61,9 +61,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--max-test-images", type=int, default=0, help="Test on the first N test images (0: all)."
     )
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument(
         "--no-pixel-baseline", action="store_true", help="Skip the raw-pixel linear baseline."
