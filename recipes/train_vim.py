@@ -29,6 +29,7 @@ import numpy as np
 
 import keras_vim
 from keras_vim.models import VIM, VitVQGAN
+from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
 from keras_vim.training.vim_schedules import vim_optimizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -159,6 +160,13 @@ def load_tokenizer(args):
                 )
         return tokenizer, {"source": path}
     directory = os.path.join(args.output, "tokenizer")
+    report_path = os.path.join(directory, "metrics.json")
+    if os.path.isfile(report_path):  # a restarted run: stage 1 finished before
+        with open(report_path) as f:
+            report = json.load(f)
+        print(f"== stage 1: reusing the tokenizer trained in {directory}", flush=True)
+        tokenizer = VitVQGAN.from_preset(os.path.join(directory, "preset"))
+        return tokenizer, {"source": directory, "steps": report["steps"], "test": report["test"]}
     argv = [
         "--data",
         args.data,
@@ -291,14 +299,21 @@ def main(argv=None):
     steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 6)
     epochs = max(1, args.steps // steps_per_epoch)
     start = time.time()
-    history = model.fit(
+    # Checkpoints every epoch: the same command resumes a killed run where it stopped.
+    backup_dir = os.path.join(args.output, "checkpoint")
+    resumed = completed_epochs(backup_dir) > 0
+    history = fit_resumable(
+        model,
         train_data,
         steps_per_epoch=steps_per_epoch,
         epochs=epochs,
+        backup_dir=backup_dir,
         validation_data=validation_data,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
-        callbacks=[keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"))],
+        callbacks=[
+            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed)
+        ],
     )
     train_seconds = time.time() - start
 
@@ -337,7 +352,7 @@ def main(argv=None):
     )
 
     steps = epochs * steps_per_epoch
-    logs = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
+    logs = {k: round(float(v[-1]), 4) for k, v in history.history.items() if v}
     metrics = {
         "backend": keras.backend.backend(),
         "data": info["name"],

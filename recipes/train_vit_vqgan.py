@@ -22,6 +22,7 @@ import numpy as np
 import keras_vim
 from keras_vim.losses.perceptual import imagenet_vgg16_weights_path
 from keras_vim.models import VitVQGAN
+from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
 
 
 def parse_args(argv=None):
@@ -237,13 +238,20 @@ def main(argv=None):
     steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 10)
     epochs = max(1, args.steps // steps_per_epoch)
     start = time.time()
-    history = model.fit(
+    # Checkpoints every epoch (both optimizers included): the same command resumes a killed run.
+    backup_dir = os.path.join(args.output, "checkpoint")
+    resumed = completed_epochs(backup_dir) > 0
+    history = fit_resumable(
+        model,
         train_data,
         steps_per_epoch=steps_per_epoch,
         epochs=epochs,
+        backup_dir=backup_dir,
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' notice
-        callbacks=[keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"))],
+        callbacks=[
+            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed)
+        ],
     )
     seconds = time.time() - start
 
@@ -270,7 +278,7 @@ def main(argv=None):
         "perceptual_weight": perceptual_weight,
         "test_untrained": before,
         "test": after,
-        "final_train_logs": {k: float(v[-1]) for k, v in history.history.items()},
+        "final_train_logs": {k: float(v[-1]) for k, v in history.history.items() if v},
         "parameters": int(model.count_params()),
     }
     with open(os.path.join(args.output, "metrics.json"), "w") as f:

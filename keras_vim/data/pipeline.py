@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_vim.data.fashion_mnist import load_fashion_mnist
 from keras_vim.data.image_files import find_image_files
+from keras_vim.data.shuffling import shuffle_and_repeat
 
 # Largest random shift of the augmentation, as a fraction of the side (2 px at 32 px).
 _MAX_SHIFT = 0.0625
@@ -63,7 +64,7 @@ def image_dataset(
     image_size = _check_image_size(image_size)
 
     ds = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
-    ds = _shuffle_repeat(ds, shuffle, len(images), seed, repeat)
+    ds = shuffle_and_repeat(ds, shuffle, len(images), seed, repeat)
     # Batching first lets the conversion and resizing run on whole batches.
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = _map_images(ds, lambda x: _prepare(x, image_size))
@@ -165,7 +166,7 @@ def folder_dataset(
         return _prepare(image, image_size)
 
     ds = tf.data.Dataset.from_tensor_slices((paths, class_ids) if labels else paths)
-    ds = _shuffle_repeat(ds, shuffle, len(paths), seed, repeat)
+    ds = shuffle_and_repeat(ds, shuffle, len(paths), seed, repeat)
     ds = _map_images(ds, load)
     if on_error == "skip":
         # A file that changed or broke after the check must not stop a long run.
@@ -266,7 +267,7 @@ def tfds_dataset(
 
     # Keep only the needed features in the shuffle buffer.
     ds = ds.map(lambda example: {key: example[key] for _, key in keys})
-    ds = _shuffle_repeat(ds, shuffle, shuffle_buffer, seed, repeat)
+    ds = shuffle_and_repeat(ds, shuffle, shuffle_buffer, seed, repeat)
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return _finish(ds, augment, seed)
@@ -332,12 +333,6 @@ def _check_labels(labels, n):
             f"got {labels.dtype} {labels.shape}"
         )
     return labels.astype(np.int32)
-
-
-def _shuffle_repeat(ds, shuffle, buffer_size, seed, repeat):
-    if shuffle:
-        ds = ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
-    return ds.repeat() if repeat else ds
 
 
 def _map_images(ds, fn, parallel=True):

@@ -23,6 +23,7 @@ import weakref
 import keras
 import numpy as np
 
+from keras_vim.data.shuffling import shuffle_and_repeat
 from keras_vim.sampling.loop import compile_function
 
 CACHE_FORMAT = 1
@@ -225,10 +226,7 @@ def token_dataset(
             raise ValueError(f"`labels` must have shape ({len(ids)},), got {labels.shape}.")
     data = ids.astype("int32") if labels is None else (ids.astype("int32"), labels)
     dataset = tf.data.Dataset.from_tensor_slices(data)
-    if shuffle:
-        dataset = dataset.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+    dataset = shuffle_and_repeat(dataset, shuffle, len(ids), seed, repeat)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -230,7 +230,7 @@ class VectorQuantizer(keras.layers.Layer):
         codebook = ops.convert_to_tensor(self.codebook)
         dead = ops.logical_and(usage < self.dead_code_threshold, enabled)
         dead_rank = ops.cumsum(ops.cast(dead, "int32")) - 1
-        source = ops.take(order, ops.mod(ops.maximum(dead_rank, 0), order.shape[0]), axis=0)
+        source = ops.take(order, ops.mod(ops.maximum(dead_rank, 0), ops.shape(order)[0]), axis=0)
         replacement = ops.take(flat_latents, source, axis=0)
         self.codebook.assign(ops.where(dead[:, None], replacement, codebook))
         self.code_usage.assign(ops.where(dead, 1.0, usage))

@@ -1,25 +1,47 @@
-"""`from_preset` / `save_to_preset` for keras_vim models (keras-hub's preset layout)."""
+"""`from_preset` / `save_to_preset` for keras_vim models (keras-hub's preset layout).
+
+A preset directory holds:
+
+    config.json             the serialized model (its class and constructor arguments)
+    model.weights.h5        the weights needed for inference
+    <part>.weights.h5       weights of training-only parts (the tokenizer's discriminator), kept
+                            in their own file so a preset also resumes adversarial training
+    metadata.json           versions, parameter count, date, and the list of weight files
+    README.md               the model card
+"""
 
 import datetime
 import json
 import os
 
+import h5py
 import keras
+
+# Saving a part of a model apart from the rest has no public Keras API; keras_vim pins
+# keras < 3.16, and the preset tests cover these two functions on every backend.
+from keras.src.saving import saving_lib
+
+from keras_vim.models.preset_handles import download_preset, is_hub_handle
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
+MODEL_CARD_FILE = "README.md"
+# Trained presets shipped inside the package, one directory each.
+PACKAGED_PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "presets")
 
 
 class PresetMixin:
-    """Adds `from_preset(name_or_directory)`, `save_to_preset(directory)` and `presets`.
+    """Adds `from_preset(name_or_directory)`, `save_to_preset(directory)` and `presets()`.
 
-    A preset is a directory holding `config.json` (the serialized model), `model.weights.h5`
-    and `metadata.json`, or the name of a built-in configuration in the class's
-    `builtin_presets` registry (`{name: {"description": ..., "config": {...}}}`).
+    `builtin_presets` maps a name to `{"description": ..., "config": {...}}` (an architecture:
+    random weights) or `{"description": ..., "directory": NAME}` (a trained preset shipped in
+    `keras_vim/presets/NAME/`). `preset_extra_weights` maps an attribute holding a
+    training-only layer to the file its weights are saved in.
     """
 
     builtin_presets = {}
+    preset_extra_weights = {}
 
     @classmethod
     def presets(cls):
@@ -28,54 +50,152 @@ class PresetMixin:
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """Builds a model from a built-in preset name or a preset directory.
+        """Builds a model from a built-in preset, a preset directory or a hub handle.
 
         Args:
-            preset: a name from `presets()` or a directory written by `save_to_preset`.
-            load_weights: load the directory's weights (built-in architecture presets have
-                random weights).
-            **kwargs: overrides of the configuration (e.g. `image_size=64`).
+            preset: a name from `presets()`, a directory written by `save_to_preset`,
+                `hf://OWNER/NAME` (needs `huggingface_hub`) or
+                `kaggle://OWNER/MODEL/keras/VARIATION` (needs `kagglehub`).
+            load_weights: load the preset's weights (architecture-only built-ins have
+                random weights either way).
+            **kwargs: overrides of the configuration (e.g. `image_size=64`); weights are
+                loaded only when their shapes still match.
         """
         if not isinstance(preset, (str, os.PathLike)):
-            raise TypeError(f"`preset` must be a name or a directory path, got {preset!r}.")
+            raise TypeError(f"`preset` must be a name, a directory or a handle; got {preset!r}.")
         preset = os.fspath(preset)
         if preset in cls.builtin_presets:
-            return cls(**{**cls.builtin_presets[preset]["config"], **kwargs})
-        if not os.path.isdir(preset):
+            entry = cls.builtin_presets[preset]
+            if "config" in entry:
+                return cls(**{**entry["config"], **kwargs})
+            preset = os.path.join(PACKAGED_PRESETS_DIR, entry["directory"])
+        elif is_hub_handle(preset):
+            preset = download_preset(preset)
+        elif not os.path.isdir(preset):
             names = ", ".join(sorted(cls.builtin_presets))
             raise ValueError(
-                f"Unknown {cls.__name__} preset {preset!r}: not a built-in name ({names}) "
-                "nor an existing directory."
+                f"Unknown {cls.__name__} preset {preset!r}: not a built-in name ({names}), "
+                "an hf:// or kaggle:// handle, nor an existing directory."
             )
-        config_path = os.path.join(preset, CONFIG_FILE)
+        model = cls.from_config(cls._read_preset_config(preset, kwargs))
+        if load_weights:
+            model._load_preset_weights(preset)
+        return model
+
+    @classmethod
+    def _read_preset_config(cls, preset_dir, overrides):
+        config_path = os.path.join(preset_dir, CONFIG_FILE)
         if not os.path.isfile(config_path):
-            raise FileNotFoundError(f"Preset directory {preset!r} has no {CONFIG_FILE}.")
+            raise FileNotFoundError(f"Preset directory {preset_dir!r} has no {CONFIG_FILE}.")
         try:
             with open(config_path) as f:
                 serialized = json.load(f)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{config_path} is not valid JSON: {error}") from error
-        config = dict(serialized.get("config", serialized))
-        config.update(kwargs)
-        model = cls.from_config(config)
-        if load_weights:
-            weights_path = os.path.join(preset, WEIGHTS_FILE)
-            if not os.path.isfile(weights_path):
-                raise FileNotFoundError(f"Preset directory {preset!r} has no {WEIGHTS_FILE}.")
-            model.load_weights(weights_path)
-        return model
+        class_name = serialized.get("class_name", cls.__name__)
+        if class_name != cls.__name__:
+            raise ValueError(
+                f"{config_path} describes a {class_name}, not a {cls.__name__}: load it with "
+                f"{class_name}.from_preset."
+            )
+        config = {**serialized.get("config", serialized), **overrides}
+        return config
 
-    def save_to_preset(self, preset_dir):
-        """Writes `config.json`, `model.weights.h5` and `metadata.json` into `preset_dir`."""
+    def _load_preset_weights(self, preset_dir):
+        metadata_path = os.path.join(preset_dir, METADATA_FILE)
+        files = [WEIGHTS_FILE]
+        if os.path.isfile(metadata_path):
+            with open(metadata_path) as f:
+                files = json.load(f).get("weights_files", files)
+        extra = {name: attr for attr, name in self.preset_extra_weights.items()}
+        for name in files:
+            path = os.path.join(preset_dir, name)
+            if name == WEIGHTS_FILE:
+                parts = [getattr(self, attr) for attr in self.preset_extra_weights]
+                _load_weights_file(self, path, objects_to_skip=parts)
+            elif name in extra:
+                _load_weights_file(getattr(self, extra[name]), path)
+            else:
+                raise ValueError(f"{metadata_path} lists an unknown weights file {name!r}.")
+
+    def save_to_preset(self, preset_dir, model_card=None):
+        """Writes the preset files (see the module docstring) into `preset_dir`.
+
+        Args:
+            preset_dir: the directory (created if needed).
+            model_card: optional Markdown (how the model was trained, what it scores) added
+                to the generated `README.md`.
+        """
         os.makedirs(preset_dir, exist_ok=True)
         with open(os.path.join(preset_dir, CONFIG_FILE), "w") as f:
             json.dump(keras.saving.serialize_keras_object(self), f, indent=2)
-        self.save_weights(os.path.join(preset_dir, WEIGHTS_FILE))
+        parts = {attr: getattr(self, attr) for attr in self.preset_extra_weights}
+        optimizer = getattr(self, "optimizer", None)  # unset until `compile`
+        saving_lib.save_weights_only(
+            self,
+            os.path.join(preset_dir, WEIGHTS_FILE),
+            # The optimizer's state belongs to checkpoints, not to presets.
+            objects_to_skip=[*parts.values(), *([optimizer] if optimizer else [])],
+        )
+        for attr, layer in parts.items():
+            saving_lib.save_weights_only(
+                layer, os.path.join(preset_dir, self.preset_extra_weights[attr])
+            )
         metadata = {
+            "class_name": type(self).__name__,
             "keras_version": keras.__version__,
             "keras_vim_version": __import__("keras_vim").__version__,
+            "backend_saved_with": keras.backend.backend(),
             "parameter_count": int(self.count_params()),
+            "weights_files": [WEIGHTS_FILE, *self.preset_extra_weights.values()],
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
         }
         with open(os.path.join(preset_dir, METADATA_FILE), "w") as f:
             json.dump(metadata, f, indent=2)
+        with open(os.path.join(preset_dir, MODEL_CARD_FILE), "w") as f:
+            f.write(self._model_card(metadata, model_card))
+
+    def _model_card(self, metadata, model_card):
+        config = self.get_config()
+        lines = [
+            f"# {self.name}: a keras_vim {metadata['class_name']} preset",
+            "",
+            "```python",
+            "import keras_vim",
+            "",
+            f"model = keras_vim.models.{metadata['class_name']}.from_preset(PATH_OR_NAME)",
+            "```",
+            "",
+            f"- parameters: {metadata['parameter_count']:,}",
+            f"- saved with keras {metadata['keras_version']}, keras_vim "
+            f"{metadata['keras_vim_version']}, backend {metadata['backend_saved_with']}, on "
+            f"{metadata['date_saved']}; loads on every backend",
+            f"- weights files: {', '.join(metadata['weights_files'])}",
+            "",
+            "## Configuration",
+            "",
+            *[f"- `{k}`: {v!r}" for k, v in config.items() if k not in ("name", "trainable")],
+        ]
+        if model_card:
+            lines += ["", model_card.strip()]
+        return "\n".join(lines) + "\n"
+
+
+def _load_weights_file(target, path, objects_to_skip=()):
+    """Loads one weights file into `target`, naming the file in every error."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Preset weights file {path!r} is missing.")
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Preset weights file {path!r} is truncated or not an HDF5 weights file ({error})."
+        ) from error
+    try:
+        saving_lib.load_weights_only(target, path, objects_to_skip=list(objects_to_skip) or None)
+    except Exception as error:  # Keras raises ValueError or KeyError on mismatched files.
+        raise ValueError(
+            f"Preset weights file {path!r} does not match the model built from its "
+            f"{CONFIG_FILE} ({type(error).__name__}: {error})."
+        ) from error

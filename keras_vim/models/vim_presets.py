@@ -45,4 +45,12 @@ VIM_PRESETS = {
             "class_dropout": 0.1,
         },
     },
+    "vim_tiny_fashion_mnist": {
+        "description": "`vim_tiny` trained on Fashion-MNIST tokens of the "
+        "`vit_vqgan_tiny_fashion_mnist` tokenizer: a class-conditional prior (10 classes, "
+        "classifier-free guidance) with trained weights shipped in the package. Its model card "
+        "(keras_vim/presets/vim_tiny_fashion_mnist/README.md) says how it was trained and what "
+        "it scores.",
+        "directory": "vim_tiny_fashion_mnist",
+    },
 }

@@ -340,3 +340,5 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
 
 
 VitVQGAN.builtin_presets = VIT_VQGAN_PRESETS
+# The discriminator is needed only to resume adversarial training: its own preset file.
+VitVQGAN.preset_extra_weights = {"discriminator": "discriminator.weights.h5"}

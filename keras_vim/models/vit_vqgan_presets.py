@@ -57,4 +57,11 @@ VIT_VQGAN_PRESETS = {
             "discriminator_max_filters": 64,
         },
     },
+    "vit_vqgan_tiny_fashion_mnist": {
+        "description": "`vit_vqgan_tiny` trained on Fashion-MNIST (32x32 grayscale, 512 codes, "
+        "8x8 token grids): trained weights shipped in the package. Its model card "
+        "(keras_vim/presets/vit_vqgan_tiny_fashion_mnist/README.md) says how it was trained "
+        "and what it scores.",
+        "directory": "vit_vqgan_tiny_fashion_mnist",
+    },
 }
