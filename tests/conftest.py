@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from micro_configs import MICRO_VQGAN  # noqa: E402
 
 if keras.backend.backend() == "torch":
     import torch
@@ -28,26 +29,6 @@ def _reset_keras_state():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
-
-
-# A tokenizer small enough for one-thread CPU tests on every backend.
-MICRO_VQGAN = dict(
-    image_size=16,
-    channels=1,
-    patch_size=4,
-    encoder_hidden_dim=16,
-    encoder_num_layers=1,
-    encoder_num_heads=2,
-    encoder_mlp_dim=32,
-    decoder_hidden_dim=16,
-    decoder_num_layers=1,
-    decoder_num_heads=2,
-    decoder_mlp_dim=32,
-    num_codes=32,
-    code_dim=4,
-    discriminator_filters=4,
-    discriminator_max_filters=8,
-)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from keras_vim.models import VitVQGAN
 
 @pytest.fixture(scope="module")
 def model():
-    from conftest import MICRO_VQGAN
+    from micro_configs import MICRO_VQGAN
 
     keras.utils.set_random_seed(0)
     return VitVQGAN(**MICRO_VQGAN)

@@ -33,7 +33,7 @@ def numpy(x):
 @pytest.fixture(scope="module")
 def vqgan_preset(tmp_path_factory):
     """A micro tokenizer after one adversarial step (trained discriminator and optimizers)."""
-    from conftest import MICRO_VQGAN
+    from micro_configs import MICRO_VQGAN
 
     keras.utils.set_random_seed(3)
     model = VitVQGAN(**MICRO_VQGAN)

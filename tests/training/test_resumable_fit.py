@@ -31,7 +31,7 @@ class KillAfterEpoch(keras.callbacks.Callback):
 
 
 def make_vqgan():
-    from conftest import MICRO_VQGAN
+    from micro_configs import MICRO_VQGAN
 
     keras.utils.set_random_seed(5)
     model = VitVQGAN(**dict(MICRO_VQGAN, restart_dead_codes=True))

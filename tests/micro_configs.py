@@ -1,0 +1,20 @@
+"""Model configurations shared by tests (imported by name: `tests/` is on `sys.path`)."""
+
+# A tokenizer small enough for one-thread CPU tests on every backend.
+MICRO_VQGAN = dict(
+    image_size=16,
+    channels=1,
+    patch_size=4,
+    encoder_hidden_dim=16,
+    encoder_num_layers=1,
+    encoder_num_heads=2,
+    encoder_mlp_dim=32,
+    decoder_hidden_dim=16,
+    decoder_num_layers=1,
+    decoder_num_heads=2,
+    decoder_mlp_dim=32,
+    num_codes=32,
+    code_dim=4,
+    discriminator_filters=4,
+    discriminator_max_filters=8,
+)
