@@ -1,0 +1,61 @@
+"""benchmarks/reproduce/codebook_ablation.py: its configurations, models and chart (no training)."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from benchmarks.reproduce import codebook_ablation  # noqa: E402
+
+
+def test_study_configs_are_the_papers_five_lookups():
+    configs = codebook_ablation.study_configs()
+    assert [(c["code_dim"], c["l2_normalize_codes"]) for c in configs] == [
+        (256, True),
+        (64, True),
+        (32, True),
+        (8, True),
+        (32, False),
+    ]
+    assert len({c["name"] for c in configs}) == 5
+    assert [c["name"] for c in codebook_ablation.study_configs([16], no_l2_dim=0)] == ["dim16_l2"]
+    with pytest.raises(ValueError, match="code_dims"):
+        codebook_ablation.study_configs([0])
+
+
+def test_build_tokenizer_varies_only_the_lookup():
+    model = codebook_ablation.build_tokenizer(
+        {"name": "dim8_no_l2", "code_dim": 8, "l2_normalize_codes": False}
+    )
+    assert model.code_dim == 8 and not model.l2_normalize_codes
+    # The paper's setting: none of the repo's extra usage remedies.
+    assert not model.patch_norm and not model.restart_dead_codes
+    assert model.num_codes == 512
+
+
+def test_chart_and_replot_from_json(tmp_path):
+    results = [
+        {"name": n, "code_dim": d, "l2_normalize_codes": l2, "test": {"codebook_usage": u}}
+        for n, d, l2, u in [
+            ("dim256_l2", 256, True, 0.1),
+            ("dim64_l2", 64, True, 0.2),
+            ("dim32_l2", 32, True, 0.5),
+            ("dim8_l2", 8, True, 0.6),
+            ("dim32_no_l2", 32, False, 0.05),
+        ]
+    ]
+
+    with open(tmp_path / "codebook_ablation.json", "w") as f:
+        json.dump({"results": results}, f)
+    record = codebook_ablation.main(["--replot", "--output", str(tmp_path)])
+    assert record["results"] == results
+    image = np.asarray(Image.open(tmp_path / "codebook_ablation.png").convert("RGB"))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    # Something besides the white background was drawn.
+    assert (image < 128).any()
+    # Without l2-normalized runs there is no line to draw.
+    assert codebook_ablation.save_chart(results[4:], str(tmp_path / "none.png")) is None
