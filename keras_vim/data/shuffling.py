@@ -17,10 +17,16 @@ def shuffle_and_repeat(dataset, shuffle, buffer_size, seed, repeat):
     if not repeat or seed is None:
         return dataset.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     seed = tf.constant(seed, tf.int64)
-    passes = tf.data.Dataset.range(2**62).flat_map(
-        lambda pass_number: dataset.shuffle(
+
+    def one_pass(pass_number):
+        # The pass's seed is a tensor here, and TensorFlow's seed logic compares it with 0 in
+        # Python when the global seed is 0 (`keras.utils.set_random_seed(0)`), which fails.
+        # Without a graph-level seed the order depends on `seed` and the pass number alone.
+        tf.compat.v1.get_default_graph().seed = None
+        return dataset.shuffle(
             buffer_size, seed=seed * 1_000_003 + pass_number, reshuffle_each_iteration=False
         )
-    )
+
+    passes = tf.data.Dataset.range(2**62).flat_map(one_pass)
     # Infinite, as `repeat()` would say: then batches get a static batch dimension.
     return passes.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
