@@ -152,6 +152,27 @@ def save_chart(results, path):
     )
 
 
+def markdown_table(record):
+    """The results as the README's Markdown table (usage in percent next to the paper's)."""
+    paper = {**PAPER_USAGE, "dim32_no_l2": PAPER_USAGE_NO_L2}
+    lines = [
+        "| lookup | usage % (paper) | usage % all test | dead codes | perplexity | L2 | PSNR dB "
+        "| recon. FD |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        t = r["test"]
+        name = f"dim {r['code_dim']}" + (", l2-norm" if r["l2_normalize_codes"] else ", no l2-norm")
+        reference = paper.get(r["name"])
+        lines.append(
+            f"| {name} | {100 * t['codebook_usage']:.1f} "
+            f"({'-' if reference is None else f'{reference:g}'}) "
+            f"| {100 * t['codebook_usage_total']:.1f} | {t['dead_codes']} | {t['perplexity']:.1f} "
+            f"| {t['l2']:.4f} | {t['psnr']:.2f} | {t['frechet_distance']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=200, help="Training steps per config.")
@@ -189,6 +210,7 @@ def main(argv=None):
         with open(json_path) as f:
             record = json.load(f)
         print(f"wrote {save_chart(record['results'], png_path)}")
+        print(markdown_table(record))
         return record
     configs = study_configs(args.code_dims, args.no_l2_dim)
     # Built before the first `set_random_seed`: with TensorFlow's global seed set, building the
@@ -231,6 +253,7 @@ def main(argv=None):
             json.dump(record, f, indent=2)
     chart = save_chart(record["results"], png_path)
     print(f"wrote {json_path}" + (f" and {chart}" if chart else ""))
+    print(markdown_table(record))
     return record
 
 

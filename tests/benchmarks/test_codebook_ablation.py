@@ -27,19 +27,43 @@ def test_study_configs_are_the_papers_five_lookups():
         codebook_ablation.study_configs([0])
 
 
-def test_build_tokenizer_varies_only_the_lookup():
-    model = codebook_ablation.build_tokenizer(
-        {"name": "dim8_no_l2", "code_dim": 8, "l2_normalize_codes": False}
+def test_build_tokenizer_varies_only_the_lookup(monkeypatch):
+    # The preset's arguments are checked without building the model (slow under JAX on CPU).
+    calls = []
+    monkeypatch.setattr(
+        codebook_ablation.VitVQGAN,
+        "from_preset",
+        lambda preset, **kwargs: calls.append((preset, kwargs)) or "model",
     )
-    assert model.code_dim == 8 and not model.l2_normalize_codes
+    config = {"name": "dim8_no_l2", "code_dim": 8, "l2_normalize_codes": False}
+    assert codebook_ablation.build_tokenizer(config) == "model"
     # The paper's setting: none of the repo's extra usage remedies.
-    assert not model.patch_norm and not model.restart_dead_codes
-    assert model.num_codes == 512
+    assert calls == [
+        (
+            "vit_vqgan_tiny",
+            {
+                "code_dim": 8,
+                "l2_normalize_codes": False,
+                "patch_norm": False,
+                "restart_dead_codes": False,
+            },
+        )
+    ]
 
 
-def test_chart_and_replot_from_json(tmp_path):
+TEST = {
+    "codebook_usage_total": 0.9,
+    "dead_codes": 3,
+    "perplexity": 100.0,
+    "l2": 0.01,
+    "psnr": 20.0,
+    "frechet_distance": 5.0,
+}
+
+
+def test_chart_table_and_replot_from_json(tmp_path, capsys):
     results = [
-        {"name": n, "code_dim": d, "l2_normalize_codes": l2, "test": {"codebook_usage": u}}
+        {"name": n, "code_dim": d, "l2_normalize_codes": l2, "test": dict(TEST, codebook_usage=u)}
         for n, d, l2, u in [
             ("dim256_l2", 256, True, 0.1),
             ("dim64_l2", 64, True, 0.2),
@@ -57,5 +81,9 @@ def test_chart_and_replot_from_json(tmp_path):
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     # Something besides the white background was drawn.
     assert (image < 128).any()
+    table = capsys.readouterr().out.splitlines()[-5:]
+    assert table[0].startswith("| dim 256, l2-norm | 10.0 (4) | 90.0 | 3 |")
+    assert table[3].startswith("| dim 8, l2-norm | 60.0 (96) |")
+    assert table[4].startswith("| dim 32, no l2-norm | 5.0 (2) |")
     # Without l2-normalized runs there is no line to draw.
     assert codebook_ablation.save_chart(results[4:], str(tmp_path / "none.png")) is None
