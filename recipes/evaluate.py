@@ -146,7 +146,7 @@ def evaluate_tokenizer_section(args, tokenizer, images, classifier):
     return rounded(report)
 
 
-def sample_metrics(images, class_ids, test_images, classifier, inception):
+def sample_metrics(images, class_ids, test_images, classifier, inception, test_pool):
     metrics = {}
     if classifier is not None:
         metrics["domain_frechet_distance"] = domain_frechet_distance(
@@ -158,9 +158,12 @@ def sample_metrics(images, class_ids, test_images, classifier, inception):
         if class_ids is not None:
             metrics["class_accuracy"] = class_accuracy(images, class_ids, classifier)
     if inception is not None:
-        metrics["fid"] = keras_vim.metrics.fid(inception, images, test_images)
+        outputs = keras_vim.metrics.inception_outputs(inception, images)
+        metrics["fid"] = keras_vim.metrics.fid_from_features(outputs["pool"], test_pool)
+        # Shuffled (fixed seed): the samples are ordered by class, the IS splits consecutive.
+        logits = outputs["logits"][np.random.default_rng(0).permutation(len(images))]
         metrics["inception_score"], metrics["inception_score_std"] = (
-            keras_vim.metrics.inception_score_of_images(inception, images)
+            keras_vim.metrics.inception_score(logits, splits=min(10, len(images)), from_logits=True)
         )
     return metrics
 
@@ -181,7 +184,11 @@ def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, clas
         "top_p": args.top_p,
         "guidance_scale": guidance,
     }
-    inception = keras_vim.metrics.load_fid_inception(args.fid_weights) if args.fid_weights else None
+    inception, test_pool = None, None
+    if args.fid_weights:
+        inception = keras_vim.metrics.load_fid_inception(args.fid_weights)
+        # The test images' Inception features, once for every acceptance rate.
+        test_pool = keras_vim.metrics.inception_outputs(inception, test_images)["pool"]
     rates = [float(rate) for rate in args.acceptance_rates.split(",")]
     if classifier is None and rates != [1.0]:
         print("NOTE: rejection sampling needs the domain classifier: rate 1 only.", flush=True)
@@ -218,7 +225,7 @@ def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, clas
             "samples": len(images),
             "candidates": result.get("num_candidates", len(images)),
             "sample_seconds": round(sample_seconds, 1),
-            **sample_metrics(images, class_ids, test_images, classifier, inception),
+            **sample_metrics(images, class_ids, test_images, classifier, inception, test_pool),
         }
         if "scores" in result:
             entry["mean_classifier_score"] = float(np.mean(result["scores"]))

@@ -94,6 +94,14 @@ class _Canvas:
             y += 18
 
 
+def _legend_room(values, entries):
+    """Data units to leave free above the data so the legend covers no line."""
+    plot_height = HEIGHT - MARGIN["top"] - MARGIN["bottom"]
+    share = min(0.5, (18 * entries + 12) / plot_height)
+    span = max(values.max() - values.min(), 1e-3) * 1.1
+    return span * share / (1 - share)
+
+
 def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_lines=None):
     """Draws lines of `series` (`{name: values}` over the shared `x`) to a PNG at `path`.
 
@@ -120,7 +128,10 @@ def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_
     x_pad = 0.05 * max(x.max() - x.min(), 1.0)
     canvas = _Canvas(
         (x.min() - x_pad, x.max() + x_pad),
-        (every.min() - pad, every.max() + pad),
+        (
+            every.min() - pad,
+            every.max() + pad + _legend_room(every, len(series) + len(reference_lines)),
+        ),
         title,
         x_label,
         y_label,
