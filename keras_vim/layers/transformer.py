@@ -26,9 +26,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Call arguments:
         inputs: `(B, T, hidden_dim)`.
-        cache: optional `(B, 2, S, num_heads, head_dim)` keys and values of a previous pass; the
-            new keys/values are written at `cache_index` and queries attend to cached positions
-            `<= cache_index + t`. The updated cache is returned beside the output.
+        cache: optional `(keys, values)` of a previous pass, each `(B, num_heads, S,
+            head_dim)`; the new keys/values are written at position `cache_index` and queries
+            attend to cached positions `<= cache_index + t`. The updated pair is returned beside
+            the output. (Heads before positions, and two arrays rather than one stacked tensor:
+            the attention then reads the cache without copies or transposes, and a compiled
+            sampling loop updates it in place.)
         cache_index: int or scalar tensor, where `inputs` starts in the cache.
 
     Example:
@@ -74,14 +77,27 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         value = self._split_heads(self.value(inputs))
         query_length = inputs.shape[1]
 
+        # Keys and values are (B, S, heads, head_dim), or (B, heads, S, head_dim) in a cache.
+        key_layout = "bsnh"
         if cache is not None:
             if cache_index is None:
                 raise ValueError("`cache_index` is required when `cache` is given.")
-            start = [0, cache_index, 0, 0]
-            key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
-            value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
-            new_cache = ops.stack([key, value], axis=1)
-            key_positions = ops.arange(key.shape[1])
+            if not isinstance(cache, (tuple, list)) or len(cache) != 2:
+                raise ValueError(
+                    "`cache` must be a `(keys, values)` pair of (batch, num_heads, length, "
+                    f"head_dim) tensors, got {type(cache).__name__}."
+                )
+            keys, values = cache
+            start = [0, 0, cache_index, 0]
+            key = ops.slice_update(
+                keys, start, ops.cast(ops.transpose(key, (0, 2, 1, 3)), keys.dtype)
+            )
+            value = ops.slice_update(
+                values, start, ops.cast(ops.transpose(value, (0, 2, 1, 3)), values.dtype)
+            )
+            new_cache = (key, value)
+            key_layout = "bnsh"
+            key_positions = ops.arange(key.shape[2])
             query_positions = ops.arange(query_length) + cache_index
             # Unfilled cache slots lie after the current position, so the causal rule masks them.
             mask = key_positions[None, :] <= query_positions[:, None]
@@ -92,14 +108,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             mask = None
 
         # Scores and softmax in float32: bfloat16 softmax over long rows loses too much precision.
-        scores = ops.einsum("btnh,bsnh->bnts", ops.cast(query, "float32"), ops.cast(key, "float32"))
+        scores = ops.einsum(
+            f"btnh,{key_layout}->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")
+        )
         scores = scores / math.sqrt(self.head_dim)
         if mask is not None:
             scores = ops.where(mask[None, None], scores, _MASK_VALUE)
         probabilities = ops.softmax(scores, axis=-1)
         probabilities = self.attention_dropout(probabilities, training=training)
         attended = ops.einsum(
-            "bnts,bsnh->btnh",
+            f"bnts,{key_layout}->btnh",
             ops.cast(probabilities, self.compute_dtype),
             ops.cast(value, self.compute_dtype),
         )

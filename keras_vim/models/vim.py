@@ -377,15 +377,18 @@ class VIM(PresetMixin, keras.Model):
     # --- key/value cache -------------------------------------------------------------------
 
     def initial_cache(self, batch_size):
-        """An empty key/value cache: one `(B, 2, h * w, heads, head_dim)` tensor per block."""
+        """An empty key/value cache: one `(keys, values)` pair per block, each
+        `(B, heads, h * w, head_dim)` (see `keras_vim.layers.MultiHeadSelfAttention`)."""
         shape = (
             batch_size,
-            2,
-            self.sequence_length,
             self.num_heads,
+            self.sequence_length,
             self.hidden_dim // self.num_heads,
         )
-        return [ops.zeros(shape, dtype=self.compute_dtype) for _ in self.blocks]
+        return [
+            (ops.zeros(shape, dtype=self.compute_dtype), ops.zeros(shape, dtype=self.compute_dtype))
+            for _ in self.blocks
+        ]
 
     def _cached_step(self, x, cache, slot):
         new_cache = []

@@ -8,6 +8,7 @@ Filtered-out entries are set to `-inf`, so a softmax gives them probability exac
 
 import math
 
+import keras
 from keras import ops
 
 
@@ -62,8 +63,32 @@ def top_k_filter(logits, k):
         raise ValueError(f"`k` must be a positive int, got {k!r}.")
     if vocabulary_size is not None and k >= vocabulary_size:
         return logits
-    kth_largest = ops.top_k(logits, k, sorted=True)[0][..., -1:]
-    return ops.where(logits >= kth_largest, logits, float("-inf"))
+    return ops.where(logits >= kth_largest(logits, k), logits, float("-inf"))
+
+
+def kth_largest(values, k):
+    """The `k`-th largest entry of each row of float32 `values` `(..., n)`, as `(..., 1)`.
+
+    `ops.top_k` on every backend but JAX, whose CPU TopK sorts whole rows (~15x slower than
+    the search below for 8 x 8192 logits, and ~20% of a VIM sampling step). There a 32-step
+    bisection finds the largest order-preserving integer key (the float's bits, negatives
+    reversed) that at least `k` entries reach: exactly the key of the `k`-th largest entry.
+    """
+    if keras.backend.backend() != "jax":
+        return ops.top_k(values, k, sorted=True)[0][..., -1:]
+    values = ops.cast(values, "float32")
+    bits = ops.view(values, "int32")
+    keys = ops.where(bits < 0, -(2**31) - bits, bits)  # -0.0 and 0.0 share the key 0
+
+    def bisect(_, bounds):
+        low, high = bounds  # count(keys >= low) >= k > count(keys >= high)
+        middle = low // 2 + high // 2 + (low % 2 + high % 2) // 2  # no int32 overflow
+        enough = ops.sum(ops.cast(keys >= middle, "int32"), axis=-1, keepdims=True) >= k
+        return ops.where(enough, middle, low), ops.where(enough, high, middle)
+
+    bounds = (ops.min(keys, axis=-1, keepdims=True), ops.max(keys, axis=-1, keepdims=True) + 1)
+    low, _ = ops.fori_loop(0, 32, bisect, bounds)
+    return ops.max(ops.where(keys <= low, values, float("-inf")), axis=-1, keepdims=True)
 
 
 def top_p_filter(logits, p):

@@ -47,7 +47,7 @@ def test_cached_decoding_equals_full_pass(rng):
     x = rng.normal(size=(2, 6, 8)).astype("float32")
     block = TransformerBlock(num_heads=2, hidden_dim=8, mlp_dim=16, causal=True)
     full = ops.convert_to_numpy(block(x))
-    cache = ops.zeros((2, 2, 6, 2, 4))
+    cache = (ops.zeros((2, 2, 6, 4)), ops.zeros((2, 2, 6, 4)))  # (B, heads, S, head_dim)
     # A two-token prefix at once, then one token at a time.
     out, cache = block(x[:, :2], cache=cache, cache_index=0)
     steps = [ops.convert_to_numpy(out)]
