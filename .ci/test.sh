@@ -17,4 +17,6 @@ if [ "$#" -eq 0 ]; then
     echo "=== 2 TensorFlow replicas: tests/distribution/mesh"
     KERAS_VIM_TF_CPUS=2 KERAS_BACKEND=tensorflow \
         python -m pytest -q -p no:cacheprovider tests/distribution/mesh
+    # The tutorials: notebooks in sync, run as notebooks (JAX) and as scripts (torch, TF).
+    bash .ci/tutorials.sh
 fi
