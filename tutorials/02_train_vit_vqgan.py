@@ -44,8 +44,8 @@ BATCH_SIZE = 16 if SMALL else 64
 STEPS_PER_EPOCH = 2 if SMALL else 50
 EPOCHS = 3 if SMALL else 6
 TOTAL_STEPS = STEPS_PER_EPOCH * EPOCHS
-# The adversarial terms start for the last step (small) or the last 50 steps (default).
-DISCRIMINATOR_START = TOTAL_STEPS - (1 if SMALL else 50)
+# The adversarial terms start for the last epoch (small) or the last 100 steps (default).
+DISCRIMINATOR_START = TOTAL_STEPS - (STEPS_PER_EPOCH if SMALL else 100)
 RESUME_STEPS = 1 if SMALL else 10  # steps per epoch of the resuming example
 OUTPUT = os.environ.get("KERAS_VIM_TUTORIAL_OUTPUT") or tempfile.mkdtemp(prefix="tutorial_")
 OUTPUT = os.path.join(OUTPUT, "02_train_vit_vqgan")
@@ -124,7 +124,7 @@ print(f"untrained: PSNR {before['psnr']:.1f} dB, codebook usage {before['codeboo
 #
 # **The discriminator start.** A discriminator facing the blurry output of an untrained
 # decoder wins at once, and its gradients then wreck the reconstructions. So the adversarial
-# terms are off (multiplied by 0, the discriminator not even run) until the generator has taken
+# terms are zero (no gradient reaches either network from them) until the generator has taken
 # `discriminator_start` steps, when the reconstructions are already good.
 
 

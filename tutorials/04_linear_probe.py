@@ -75,7 +75,7 @@ prior = VIM.from_preset("vim_tiny_fashion_mnist")
 
 def sample(split, count):
     images, labels = keras_vim.data.load_fashion_mnist(split)
-    step = len(images) // count
+    step = max(1, len(images) // count)  # the shipped subset has fewer images
     images, labels = images[::step][:count], labels[::step][:count]
     ids, _ = keras_vim.data.tokenize_dataset(tokenizer, images, labels=labels, verbose=False)
     return images.astype("float32") / 255.0, labels, ids
