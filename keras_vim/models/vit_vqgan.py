@@ -1,30 +1,15 @@
 """ViT-VQGAN: the image tokenizer of stage 1 (paper section 3)."""
 
 import keras
-from keras import ops
 
 from keras_vim.distribution.layout_map import vit_vqgan_layout_map
-from keras_vim.layers.discriminator import StyleGANDiscriminator
-from keras_vim.layers.patching import _to_pair
-from keras_vim.layers.quantizer import VectorQuantizer
 from keras_vim.layers.vit import ViTDecoder, ViTEncoder
-from keras_vim.losses.reconstruction import logit_laplace_mean
-from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.models.vit_vqgan_presets import VIT_VQGAN_PRESETS
-from keras_vim.sampling.loop import compile_function
-from keras_vim.training import VQGANTrainer
-from keras_vim.utils.arrays import concrete_numpy
-
-
-class _CompiledFunctions:
-    """Compiled inference functions, kept out of Keras' attribute tracking."""
-
-    def __init__(self):
-        self.functions = {}
+from keras_vim.models.vqgan_base import VQGANBase
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
-class VitVQGAN(PresetMixin, VQGANTrainer):
+class VitVQGAN(VQGANBase):
     """ViT-VQGAN image tokenizer: ViT encoder, factorized l2-normalized quantizer, ViT decoder.
 
     Images (float in [0, 1], or uint8 in [0, 255]) of size `image_size` are split into
@@ -92,20 +77,22 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
         dropout=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        image_size = _to_pair(image_size, "image_size")
-        if not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(f"`patch_size` must be a positive int, got {patch_size!r}.")
-        if image_size[0] % patch_size or image_size[1] % patch_size:
-            raise ValueError(
-                f"`image_size` {image_size} must be divisible by `patch_size`={patch_size}."
-            )
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"`channels` must be a positive int, got {channels!r}.")
-        self.image_size = image_size
-        self.channels = channels
-        self.patch_size = patch_size
-        self.grid_size = (image_size[0] // patch_size, image_size[1] // patch_size)
+        super().__init__(
+            image_size=image_size,
+            channels=channels,
+            patch_size=patch_size,
+            num_codes=num_codes,
+            code_dim=code_dim,
+            beta=beta,
+            l2_normalize_codes=l2_normalize_codes,
+            logit_laplace=logit_laplace,
+            restart_dead_codes=restart_dead_codes,
+            usage_decay=usage_decay,
+            dead_code_threshold=dead_code_threshold,
+            discriminator_filters=discriminator_filters,
+            discriminator_max_filters=discriminator_max_filters,
+            **kwargs,
+        )
         self.encoder_hidden_dim = encoder_hidden_dim
         self.encoder_num_layers = encoder_num_layers
         self.encoder_num_heads = encoder_num_heads
@@ -114,22 +101,10 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
         self.decoder_num_layers = decoder_num_layers
         self.decoder_num_heads = decoder_num_heads
         self.decoder_mlp_dim = decoder_mlp_dim
-        self.num_codes = num_codes
-        self.code_dim = code_dim
-        self.beta = beta
-        self.l2_normalize_codes = l2_normalize_codes
-        self.logit_laplace = logit_laplace
         self.patch_norm = patch_norm
-        self.restart_dead_codes = restart_dead_codes
-        self.usage_decay = usage_decay
-        self.dead_code_threshold = dead_code_threshold
-        self.discriminator_filters = discriminator_filters
-        self.discriminator_max_filters = discriminator_max_filters
         self.dropout = dropout
-
-        policy = self.dtype_policy
-        self.encoder = ViTEncoder(
-            image_size,
+        encoder = ViTEncoder(
+            self.image_size,
             patch_size,
             encoder_hidden_dim,
             encoder_num_layers,
@@ -138,167 +113,21 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
             patch_norm=patch_norm,
             dropout=dropout,
             name="encoder",
-            dtype=policy,
+            dtype=self.dtype_policy,
         )
-        self.quantizer = VectorQuantizer(
-            num_codes=num_codes,
-            code_dim=code_dim,
-            output_dim=decoder_hidden_dim,
-            beta=beta,
-            l2_normalize=l2_normalize_codes,
-            restart_dead_codes=restart_dead_codes,
-            usage_decay=usage_decay,
-            dead_code_threshold=dead_code_threshold,
-            name="quantizer",
-            dtype=policy,
-        )
-        self.decoder = ViTDecoder(
-            image_size,
+        decoder = ViTDecoder(
+            self.image_size,
             patch_size,
-            2 * channels if logit_laplace else channels,
+            self.output_channels,
             decoder_hidden_dim,
             decoder_num_layers,
             decoder_num_heads,
             decoder_mlp_dim,
             dropout=dropout,
             name="decoder",
-            dtype=policy,
+            dtype=self.dtype_policy,
         )
-        self.discriminator = StyleGANDiscriminator(
-            filters=discriminator_filters,
-            max_filters=discriminator_max_filters,
-            name="discriminator",
-            dtype=policy,
-        )
-        self._build_codebook_metrics(num_codes)
-        self._compiled = _CompiledFunctions()
-        self.build((None, *image_size, channels))
-
-    def build(self, input_shape):
-        self.encoder.build(input_shape)
-        num_tokens = self.grid_size[0] * self.grid_size[1]
-        self.quantizer.build((None, num_tokens, self.encoder_hidden_dim))
-        self.decoder.build((None, num_tokens, self.decoder_hidden_dim))
-        self.discriminator.build(input_shape)
-        self.built = True
-
-    # --- the tokenizer --------------------------------------------------------------------
-
-    def prepare_images(self, images):
-        """uint8 [0, 255] -> float [0, 1] in the compute dtype; float inputs pass through."""
-        images = ops.convert_to_tensor(images)
-        if "int" in str(images.dtype):
-            images = ops.cast(images, "float32") / 255.0
-        return ops.cast(images, self.compute_dtype)
-
-    def _decode_tokens(self, tokens, training=None):
-        decoded = self.decoder(tokens, training=training)
-        if not self.logit_laplace:
-            return {"reconstruction": decoded}
-        location = ops.cast(decoded[..., : self.channels], "float32")
-        log_scale = ops.cast(decoded[..., self.channels :], "float32")
-        return {
-            "reconstruction": ops.cast(logit_laplace_mean(location), self.compute_dtype),
-            "location": location,
-            "log_scale": log_scale,
-        }
-
-    def forward_outputs(self, images, training=None):
-        """Everything one pass computes: reconstruction, ids, VQ loss, latents, and the
-        logit-Laplace `location`/`log_scale` when the decoder predicts them."""
-        latents = self.encoder(images, training=training)
-        quantized = self.quantizer(latents, training=training)
-        outputs = self._decode_tokens(quantized["quantized"], training=training)
-        outputs.update({k: quantized[k] for k in ("ids", "vq_loss", "latents", "errors")})
-        return outputs
-
-    def call(self, images, training=None):
-        return self.forward_outputs(self.prepare_images(images), training=training)[
-            "reconstruction"
-        ]
-
-    def check_images(self, images, name="images"):
-        """Validates a batch of images at the API boundary; returns it as a tensor."""
-        shape = tuple(images.shape)
-        expected = (*self.image_size, self.channels)
-        if len(shape) != 4:
-            raise ValueError(
-                f"`{name}` must have rank 4 (batch, height, width, channels), got shape {shape}."
-            )
-        if shape[1:] != expected:
-            problem = (
-                f"{self.channels} channel(s)"
-                if shape[-1] != self.channels
-                else f"size {self.image_size}"
-            )
-            raise ValueError(
-                f"`{name}` must have shape (batch, {expected[0]}, {expected[1]}, "
-                f"{expected[2]}) for this model ({problem}), got {shape}. Resize or crop to "
-                f"the model's image_size (divisible by patch_size={self.patch_size})."
-            )
-        dtype = str(getattr(images, "dtype", ""))
-        values = concrete_numpy(images) if "int" in dtype and dtype != "uint8" else None
-        if values is not None and values.size:
-            if values.min() < 0 or values.max() > 255:
-                raise ValueError(
-                    f"Integer `{name}` must be in [0, 255], got values in "
-                    f"[{values.min()}, {values.max()}]."
-                )
-        if not ("int" in dtype or "float" in dtype):
-            raise TypeError(f"`{name}` must be a float or integer array, got dtype {dtype!r}.")
-        return images
-
-    def check_ids(self, ids, name="ids"):
-        """Validates token ids `(batch, h, w)` at the API boundary."""
-        shape = tuple(ids.shape)
-        if len(shape) != 3 or shape[1:] != self.grid_size:
-            raise ValueError(
-                f"`{name}` must have shape (batch, {self.grid_size[0]}, {self.grid_size[1]}) "
-                f"for this model, got {shape}."
-            )
-        dtype = str(getattr(ids, "dtype", ""))
-        if "int" not in dtype:
-            raise TypeError(f"`{name}` must be an integer array, got dtype {dtype!r}.")
-        values = concrete_numpy(ids)
-        if values is not None and values.size:
-            if values.min() < 0 or values.max() >= self.num_codes:
-                raise ValueError(
-                    f"`{name}` must be in [0, {self.num_codes - 1}] (num_codes={self.num_codes}), "
-                    f"got values in [{values.min()}, {values.max()}]."
-                )
-        return ids
-
-    def encode(self, images):
-        """Images `(B, H, W, C)` -> token ids `(B, H / patch, W / patch)` (int32).
-
-        Runs compiled (`jax.jit` / `tf.function`; eager under `torch.no_grad()` on PyTorch),
-        once per input shape, reading the current weights.
-        """
-        images = self.check_images(images)
-        return self._compiled_function("encode", self._encode_ids)(images)
-
-    def decode(self, ids):
-        """Token ids `(B, h, w)` -> images `(B, H, W, C)` in [0, 1] (float), compiled like
-        `encode`."""
-        ids = self.check_ids(ids)
-        return self._compiled_function("decode", self._decode_ids)(ids)
-
-    def _encode_ids(self, images):
-        latents = self.quantizer.project(self.encoder(self.prepare_images(images), training=False))
-        ids, _ = self.quantizer.nearest_codes(latents)
-        return ops.reshape(ids, (-1, *self.grid_size))
-
-    def _decode_ids(self, ids):
-        tokens = self.quantizer.lookup(
-            ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1]))
-        )
-        return self._decode_tokens(tokens, training=False)["reconstruction"]
-
-    def _compiled_function(self, name, function):
-        # Eager Keras ops dispatch one by one (~3x slower on JAX and TensorFlow at 64x64).
-        if name not in self._compiled.functions:
-            self._compiled.functions[name] = compile_function(self, function)
-        return self._compiled.functions[name]
+        self._build_tokenizer(encoder, decoder, encoder_hidden_dim, decoder_hidden_dim)
 
     @staticmethod
     def get_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
@@ -311,9 +140,6 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
         config = super().get_config()
         config.update(
             {
-                "image_size": list(self.image_size),
-                "channels": self.channels,
-                "patch_size": self.patch_size,
                 "encoder_hidden_dim": self.encoder_hidden_dim,
                 "encoder_num_layers": self.encoder_num_layers,
                 "encoder_num_heads": self.encoder_num_heads,
@@ -322,17 +148,7 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
                 "decoder_num_layers": self.decoder_num_layers,
                 "decoder_num_heads": self.decoder_num_heads,
                 "decoder_mlp_dim": self.decoder_mlp_dim,
-                "num_codes": self.num_codes,
-                "code_dim": self.code_dim,
-                "beta": self.beta,
-                "l2_normalize_codes": self.l2_normalize_codes,
-                "logit_laplace": self.logit_laplace,
                 "patch_norm": self.patch_norm,
-                "restart_dead_codes": self.restart_dead_codes,
-                "usage_decay": self.usage_decay,
-                "dead_code_threshold": self.dead_code_threshold,
-                "discriminator_filters": self.discriminator_filters,
-                "discriminator_max_filters": self.discriminator_max_filters,
                 "dropout": self.dropout,
             }
         )
@@ -340,5 +156,3 @@ class VitVQGAN(PresetMixin, VQGANTrainer):
 
 
 VitVQGAN.builtin_presets = VIT_VQGAN_PRESETS
-# The discriminator is needed only to resume adversarial training: its own preset file.
-VitVQGAN.preset_extra_weights = {"discriminator": "discriminator.weights.h5"}
