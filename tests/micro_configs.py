@@ -18,3 +18,18 @@ MICRO_VQGAN = dict(
     discriminator_filters=4,
     discriminator_max_filters=8,
 )
+
+# The CNN tokenizer at the same size: 16x16 images, 4x4 token grids.
+MICRO_CNN_VQGAN = dict(
+    image_size=16,
+    channels=1,
+    patch_size=4,
+    filters=4,
+    channel_multipliers=(1, 2, 2),
+    num_res_blocks=1,
+    latent_dim=16,
+    num_codes=32,
+    code_dim=4,
+    discriminator_filters=4,
+    discriminator_max_filters=8,
+)

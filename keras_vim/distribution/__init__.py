@@ -7,6 +7,7 @@ from keras_vim.distribution.arguments import (
     distribution_argv,
 )
 from keras_vim.distribution.layout_map import (
+    cnn_vqgan_layout_map,
     transformer_layout_map,
     vim_layout_map,
     vit_vqgan_layout_map,
@@ -16,6 +17,7 @@ from keras_vim.distribution.setup import DistributionSetup, configure
 __all__ = [
     "DistributionSetup",
     "add_distribution_arguments",
+    "cnn_vqgan_layout_map",
     "configure",
     "configure_from_args",
     "distribution_argv",

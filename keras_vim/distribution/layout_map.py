@@ -90,3 +90,19 @@ def vim_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
             r".*/logits/bias": (model_axis,),
         },
     )
+
+
+def cnn_vqgan_layout_map(device_mesh, model_axis="model", batch_axis="batch"):
+    """The CNN tokenizer's rules: every convolution kernel of the encoder and decoder split by
+    output channel (with its bias); GroupNorms, the quantizer and the discriminator replicated.
+    """
+    check_mesh_axes(device_mesh, model_axis, batch_axis)
+    return add_layouts(
+        keras.distribution.LayoutMap(device_mesh),
+        {
+            r".*/(encoder|decoder)/.*conv\w*/kernel": (None, None, None, model_axis),
+            r".*/(encoder|decoder)/.*conv\w*/bias": (model_axis,),
+            r".*/(encoder|decoder)/.*shortcut/kernel": (None, None, None, model_axis),
+            r".*/(encoder|decoder)/.*shortcut/bias": (model_axis,),
+        },
+    )

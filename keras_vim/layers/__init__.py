@@ -1,5 +1,7 @@
-"""Layers: patching, Transformer blocks, quantizer, ViT encoder/decoder, discriminator."""
+"""Layers: patching, Transformer blocks, quantizer, ViT and CNN encoders/decoders,
+discriminator."""
 
+from keras_vim.layers.cnn import CNNDecoder, CNNEncoder, ResidualConvBlock
 from keras_vim.layers.discriminator import StyleGANDiscriminator
 from keras_vim.layers.heads import TanhHead
 from keras_vim.layers.patching import PatchEmbedding, Unpatchify
@@ -9,9 +11,12 @@ from keras_vim.layers.transformer import MultiHeadSelfAttention, TransformerBloc
 from keras_vim.layers.vit import ViTDecoder, ViTEncoder
 
 __all__ = [
+    "CNNDecoder",
+    "CNNEncoder",
     "MultiHeadSelfAttention",
     "PatchEmbedding",
     "PositionEmbedding2D",
+    "ResidualConvBlock",
     "StyleGANDiscriminator",
     "TanhHead",
     "TransformerBlock",
