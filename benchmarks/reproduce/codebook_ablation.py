@@ -16,30 +16,21 @@ Writes `codebook_ablation.json` and `codebook_ablation.png` to `--output`
 """
 
 import argparse
+import functools
 import json
 import os
-import time
 
 import keras
 import numpy as np
 
 import keras_vim
+from benchmarks.reproduce.training import measure, test_images, train_batches, train_tokenizer
 from keras_vim.models import VitVQGAN
 
 PRESET = "vit_vqgan_tiny"
 # Paper Table 4 (ImageNet, Base-Base encoder/decoder): codebook usage in percent.
 PAPER_USAGE = {"dim256_l2": 4.0, "dim64_l2": 37.0, "dim32_l2": 96.0, "dim8_l2": 96.0}
 PAPER_USAGE_NO_L2 = 2.0
-# The metrics copied from `evaluate_tokenizer`'s report into the results.
-REPORTED = (
-    "codebook_usage",
-    "codebook_usage_total",
-    "dead_codes",
-    "perplexity",
-    "l2",
-    "psnr",
-    "frechet_distance",
-)
 
 
 def study_configs(code_dims=(256, 64, 32, 8), no_l2_dim=32):
@@ -67,61 +58,6 @@ def build_tokenizer(config):
         patch_norm=False,
         restart_dead_codes=False,
     )
-
-
-def train_batches(args):
-    """The seeded, repeated training batches. Each `fit` iterates them afresh from the first
-    pass, whose order the seed alone fixes: every configuration sees the same batches."""
-    train_data, _ = keras_vim.data.load_dataset(
-        "fashion_mnist",
-        "train",
-        batch_size=args.batch_size,
-        labels=False,
-        repeat=True,
-        drop_remainder=True,
-        seed=args.seed,
-    )
-    return train_data
-
-
-def train_tokenizer(config, train_data, args):
-    """Trains one configuration from the fixed seed; returns the model, seconds and last logs."""
-    keras.utils.set_random_seed(args.seed)
-    model = build_tokenizer(config)
-    optimizer = keras_vim.training.vit_vqgan_optimizer(
-        total_steps=args.steps,
-        warmup_steps=max(1, args.steps // 10),
-        peak_learning_rate=args.learning_rate,
-        final_learning_rate=args.learning_rate / 10,
-    )
-    model.compile(
-        optimizer=optimizer,
-        discriminator_optimizer=keras_vim.training.vit_vqgan_optimizer(),
-        perceptual_weight=0.0,
-        adversarial_weight=0.0,
-        discriminator_start=args.steps + 1,  # never reached: no GAN phase
-    )
-    start = time.time()
-    history = model.fit(
-        train_data, steps_per_epoch=args.steps, epochs=1, verbose=2 if args.verbose else 0
-    )
-    seconds = time.time() - start
-    final = {name: float(values[-1]) for name, values in history.history.items() if values}
-    return model, seconds, final
-
-
-def test_images(count):
-    """The first `count` Fashion-MNIST test images (all 10000 with None), in [0, 1]."""
-    test_data, _ = keras_vim.data.load_dataset(
-        "fashion_mnist", "test", batch_size=256, labels=False, shuffle=False
-    )
-    batches, total = [], 0
-    for batch in test_data.as_numpy_iterator():
-        batches.append(batch)
-        total += len(batch)
-        if count is not None and total >= count:
-            break
-    return np.concatenate(batches)[:count]
 
 
 def save_chart(results, path):
@@ -215,7 +151,7 @@ def main(argv=None):
     configs = study_configs(args.code_dims, args.no_l2_dim)
     # Built before the first `set_random_seed`: with TensorFlow's global seed set, building the
     # seeded repeated pipeline fails in this version of keras_vim.data (shuffling.py).
-    train_data = train_batches(args)
+    train_data = train_batches(args.batch_size, args.seed)
     images = test_images(args.eval_images)
     classifier = keras_vim.metrics.load_domain_classifier()
     record = {
@@ -236,15 +172,19 @@ def main(argv=None):
         "results": [],
     }
     for config in configs:
-        model, seconds, final = train_tokenizer(config, train_data, args)
-        report = keras_vim.metrics.evaluate_tokenizer(
-            model, images, feature_extractor=classifier.features
+        model, seconds, final = train_tokenizer(
+            functools.partial(build_tokenizer, config),
+            train_data,
+            args.steps,
+            args.learning_rate,
+            args.seed,
+            args.verbose,
         )
         result = {
             **config,
             "train_seconds": round(seconds, 1),
             "final_train_logs": final,
-            "test": {name: report[name] for name in REPORTED},
+            "test": measure(model, images, classifier),
         }
         record["results"].append(result)
         print(f"{config['name']}: {json.dumps(result['test'])} ({seconds:.0f} s)", flush=True)

@@ -1,0 +1,198 @@
+"""Study (b) of the paper's findings at small scale: ViT against CNN encoder/decoder (Table 4).
+
+Trains `vit_vqgan_tiny` and `cnn_vqgan_tiny` (a VQGAN-style residual CNN with about as many
+encoder and decoder parameters) on Fashion-MNIST (32x32, 8x8 tokens) with everything else
+equal: the same factorized l2-normalized lookup (`--code-dim`, 32 as in the paper), 512 codes,
+the paper's setting without the repo's usage remedies (`patch_norm=False`,
+`restart_dead_codes=False`; `--remedies` turns dead-code restarts on for both), the same steps,
+batches and seed, L2 + logit-Laplace + VQ loss only. Each is measured on the test split as in
+study (a), and the chart shows how the test tokens spread over the codebook (codes sorted by
+use).
+
+    KERAS_BACKEND=jax python -m benchmarks.reproduce.encoder_ablation [--steps 300]
+
+Writes `encoder_ablation.json` and `encoder_ablation.png` to `--output`
+(default `benchmarks/reproduce/results/`).
+"""
+
+import argparse
+import functools
+import json
+import os
+
+import keras
+import numpy as np
+
+import keras_vim
+from benchmarks.reproduce.training import measure, test_images, train_batches, train_tokenizer
+from keras_vim.models import CnnVQGAN, VitVQGAN
+
+# Paper Table 4 (ImageNet, dim-32 l2-normalized lookup): codebook usage in percent.
+PAPER_USAGE = {"vit": 96.0, "cnn": 63.0}
+ARCHITECTURES = {
+    "vit": (VitVQGAN, "vit_vqgan_tiny", {"patch_norm": False}),
+    "cnn": (CnnVQGAN, "cnn_vqgan_tiny", {}),
+}
+
+
+def build_tokenizer(architecture, code_dim, remedies=False):
+    """The tiny preset of `architecture` ("vit" or "cnn") with the study's shared lookup."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"`architecture` must be one of {sorted(ARCHITECTURES)}, got {architecture!r}."
+        )
+    model_class, preset, overrides = ARCHITECTURES[architecture]
+    if remedies:
+        overrides = {}  # the preset's own remedies (patch LayerNorm for ViT, restarts)
+    return model_class.from_preset(
+        preset,
+        code_dim=code_dim,
+        l2_normalize_codes=True,
+        restart_dead_codes=remedies,
+        **overrides,
+    )
+
+
+def count_parameters(layer):
+    return int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+
+
+def code_counts(model, images, batch_size=256):
+    """How often each code is used by the test images' tokens."""
+    counts = np.zeros(model.num_codes, np.int64)
+    for start in range(0, len(images), batch_size):
+        ids = keras.ops.convert_to_numpy(model.encode(images[start : start + batch_size]))
+        counts += np.bincount(ids.ravel(), minlength=model.num_codes)
+    return counts
+
+
+def save_chart(results, path):
+    """Share of the test tokens per code, codes sorted from most to least used, per model."""
+    if not results:
+        return None
+    num_codes = len(results[0]["code_counts"])
+    ranks = [r for r in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if r <= num_codes]
+    series = {}
+    for r in results:
+        counts = np.sort(np.asarray(r["code_counts"]))[::-1]
+        share = 100 * np.cumsum(counts) / max(1, counts.sum())
+        series[f"{r['architecture']} ({r['test']['dead_codes']} dead codes)"] = [
+            float(share[rank - 1]) for rank in ranks
+        ]
+    return keras_vim.utils.save_line_plot(
+        path,
+        [float(np.log2(rank)) for rank in ranks],
+        series,
+        title="Test tokens covered by the most used codes",
+        x_label="log2(number of most used codes)",
+        y_label="share of test tokens (%)",
+    )
+
+
+def markdown_table(record):
+    """The results as the README's Markdown table."""
+    lines = [
+        "| encoder/decoder | parameters | usage % (paper) | usage % all test | dead codes "
+        "| perplexity | L2 | PSNR dB | recon. FD |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        t = r["test"]
+        lines.append(
+            f"| {r['architecture']} | {r['parameters'] / 1e6:.2f} M "
+            f"| {100 * t['codebook_usage']:.1f} ({PAPER_USAGE[r['architecture']]:g}) "
+            f"| {100 * t['codebook_usage_total']:.1f} | {t['dead_codes']} | {t['perplexity']:.1f} "
+            f"| {t['l2']:.4f} | {t['psnr']:.2f} | {t['frechet_distance']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300, help="Training steps per model.")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Peak learning rate.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--code-dim", type=int, default=32, help="Lookup dim of both models.")
+    parser.add_argument(
+        "--remedies", action="store_true", help="Dead-code restarts (and ViT patch norm) on."
+    )
+    parser.add_argument(
+        "--eval-images", type=int, default=None, help="Test images to measure (default: all)."
+    )
+    parser.add_argument(
+        "--output", default=os.path.join("benchmarks", "reproduce", "results"), help="Directory."
+    )
+    parser.add_argument("--verbose", action="store_true", help="Keras' per-epoch log lines.")
+    parser.add_argument(
+        "--replot", action="store_true", help="Only redraw the PNG from the JSON in --output."
+    )
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be >= 1.")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output, exist_ok=True)
+    json_path = os.path.join(args.output, "encoder_ablation.json")
+    png_path = os.path.join(args.output, "encoder_ablation.png")
+    if args.replot:
+        with open(json_path) as f:
+            record = json.load(f)
+        print(f"wrote {save_chart(record['results'], png_path)}")
+        print(markdown_table(record))
+        return record
+    train_data = train_batches(args.batch_size, args.seed)
+    images = test_images(args.eval_images)
+    classifier = keras_vim.metrics.load_domain_classifier()
+    record = {
+        "study": "ViT vs CNN encoder/decoder (paper Table 4)",
+        "command": "KERAS_BACKEND=jax python -m benchmarks.reproduce.encoder_ablation "
+        f"--steps {args.steps} --batch-size {args.batch_size} --seed {args.seed} "
+        f"--code-dim {args.code_dim}"
+        + (" --remedies" if args.remedies else "")
+        + (f" --eval-images {args.eval_images}" if args.eval_images else ""),
+        "backend": keras.backend.backend(),
+        "losses": "L2 + 0.1 logit-Laplace + VQ (beta 0.25); no perceptual, no GAN",
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "code_dim": args.code_dim,
+        "remedies": args.remedies,
+        "test_images": len(images),
+        "paper_usage_percent": PAPER_USAGE,
+        "results": [],
+    }
+    for architecture in ARCHITECTURES:
+        model, seconds, final = train_tokenizer(
+            functools.partial(build_tokenizer, architecture, args.code_dim, args.remedies),
+            train_data,
+            args.steps,
+            args.learning_rate,
+            args.seed,
+            args.verbose,
+        )
+        result = {
+            "architecture": architecture,
+            "preset": ARCHITECTURES[architecture][1],
+            "parameters": count_parameters(model.encoder) + count_parameters(model.decoder),
+            "train_seconds": round(seconds, 1),
+            "final_train_logs": final,
+            "test": measure(model, images, classifier),
+            "code_counts": code_counts(model, images).tolist(),
+        }
+        record["results"].append(result)
+        print(f"{architecture}: {json.dumps(result['test'])} ({seconds:.0f} s)", flush=True)
+        with open(json_path, "w") as f:
+            json.dump(record, f, indent=2)
+    chart = save_chart(record["results"], png_path)
+    print(f"wrote {json_path}" + (f" and {chart}" if chart else ""))
+    print(markdown_table(record))
+    return record
+
+
+if __name__ == "__main__":
+    main()
