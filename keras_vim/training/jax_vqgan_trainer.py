@@ -7,6 +7,7 @@ The discriminator optimizer's state is part of `model.optimizer.variables` (`GAN
 """
 
 import jax
+import keras
 from keras import StatelessScope, ops
 
 from keras_vim.training.vqgan_trainer import VQGANTrainerBase, unpack_images
@@ -22,15 +23,70 @@ def _current(scope, references, values):
 
 
 class VQGANTrainer(VQGANTrainerBase):
+    # While a phase's step is traced: False (before `discriminator_start`) or True (after);
+    # None when one compiled step covers both (see `make_train_function`).
+    _adversarial_phase = None
+
     def _when_adversarial(self, compute, num_outputs):
+        if self._adversarial_phase is not None:
+            if self._adversarial_phase:
+                return compute()
+            return tuple(ops.zeros((), "float32") for _ in range(num_outputs))
         # XLA's CPU backend runs the discriminator's convolutions ~20x slower inside a
-        # conditional than outside it, which made every step after `discriminator_start` ~6x
-        # slower than a step without the condition. On CPU the adversarial terms are computed
-        # at every step and zeroed before the start instead (zero gradients, as before).
+        # conditional than outside it. Where the phases are not compiled apart (a distributed
+        # run on CPU), the terms are computed at every step and zeroed before the start.
         if self.discriminator_start == 0 or jax.default_backend() != "cpu":
             return super()._when_adversarial(compute, num_outputs)
         active = self._adversarial_active()
         return tuple(ops.where(active, ops.cast(value, "float32"), 0.0) for value in compute())
+
+    def _iterations_index(self):
+        """Where the step counter is in the optimizer state, or None."""
+        for index, variable in enumerate(self.optimizer.variables):
+            if variable is self.optimizer.iterations:
+                return index
+        return None
+
+    def make_train_function(self, force=False):
+        """On CPU, one compiled step per phase, chosen on the host from the step counter.
+
+        A conditional on the step counter would keep the discriminator out of the steps
+        before `discriminator_start`, but XLA's CPU backend runs convolutions inside it ~20x
+        slower; computing and zeroing the terms instead costs every early step a discriminator
+        pass. Two programs avoid both. Elsewhere (accelerators, distributed runs) Keras'
+        single compiled step is kept.
+        """
+        index = self._iterations_index()
+        if (
+            jax.default_backend() != "cpu"
+            or self.discriminator_start == 0
+            or not self.loss_weights["generator_adversarial"]
+            or self.run_eagerly
+            or not self.jit_compile
+            or keras.distribution.distribution() is not None
+            or index is None
+        ):
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return
+        steps = {phase: self._phase_step(phase) for phase in (False, True)}
+
+        def train_step(state, data):
+            started = bool(state[2][index] >= self.discriminator_start)  # a host read
+            return steps[started](state, data)
+
+        self.train_function = self._make_function(train_step)
+
+    def _phase_step(self, phase):
+        def train_step(state, data):
+            # Read while tracing: the phase is fixed in this step's program.
+            self._adversarial_phase = phase
+            try:
+                return self.train_step(state, data)
+            finally:
+                self._adversarial_phase = None
+
+        return jax.jit(train_step, donate_argnums=0)
 
     def value_and_input_gradient(self, fn, inputs):
         outputs, pullback = jax.vjp(fn, inputs)
