@@ -11,8 +11,8 @@ use).
 
     KERAS_BACKEND=jax python -m benchmarks.reproduce.encoder_ablation [--steps 300]
 
-Writes `encoder_ablation.json` and `encoder_ablation.png` to `--output`
-(default `benchmarks/reproduce/results/`).
+Writes `encoder_ablation.json` and `encoder_ablation.png` (`encoder_ablation_remedies.*` with
+`--remedies`) to `--output` (default `benchmarks/reproduce/results/`).
 """
 
 import argparse
@@ -136,8 +136,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
-    json_path = os.path.join(args.output, "encoder_ablation.json")
-    png_path = os.path.join(args.output, "encoder_ablation.png")
+    stem = "encoder_ablation" + ("_remedies" if args.remedies else "")
+    json_path = os.path.join(args.output, f"{stem}.json")
+    png_path = os.path.join(args.output, f"{stem}.png")
     if args.replot:
         with open(json_path) as f:
             record = json.load(f)
