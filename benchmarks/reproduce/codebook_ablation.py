@@ -24,7 +24,14 @@ import keras
 import numpy as np
 
 import keras_vim
-from benchmarks.reproduce.training import measure, test_images, train_batches, train_tokenizer
+from benchmarks.reproduce.training import (
+    add_study_arguments,
+    measure,
+    replot,
+    test_images,
+    train_batches,
+    train_tokenizer,
+)
 from keras_vim.models import VitVQGAN
 
 PRESET = "vit_vqgan_tiny"
@@ -111,25 +118,12 @@ def markdown_table(record):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=200, help="Training steps per config.")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Peak learning rate.")
-    parser.add_argument("--seed", type=int, default=0)
+    add_study_arguments(parser, default_steps=200)
     parser.add_argument(
         "--code-dims", type=int, nargs="+", default=[256, 64, 32, 8], help="l2-norm lookup dims."
     )
     parser.add_argument(
         "--no-l2-dim", type=int, default=32, help="Lookup dim of the run without l2-norm (0: none)."
-    )
-    parser.add_argument(
-        "--eval-images", type=int, default=None, help="Test images to measure (default: all)."
-    )
-    parser.add_argument(
-        "--output", default=os.path.join("benchmarks", "reproduce", "results"), help="Directory."
-    )
-    parser.add_argument("--verbose", action="store_true", help="Keras' per-epoch log lines.")
-    parser.add_argument(
-        "--replot", action="store_true", help="Only redraw the PNG from the JSON in --output."
     )
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -143,11 +137,7 @@ def main(argv=None):
     json_path = os.path.join(args.output, "codebook_ablation.json")
     png_path = os.path.join(args.output, "codebook_ablation.png")
     if args.replot:
-        with open(json_path) as f:
-            record = json.load(f)
-        print(f"wrote {save_chart(record['results'], png_path)}")
-        print(markdown_table(record))
-        return record
+        return replot(json_path, png_path, save_chart, markdown_table)
     configs = study_configs(args.code_dims, args.no_l2_dim)
     # Built before the first `set_random_seed`: with TensorFlow's global seed set, building the
     # seeded repeated pipeline fails in this version of keras_vim.data (shuffling.py).

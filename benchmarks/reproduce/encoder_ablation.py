@@ -24,7 +24,14 @@ import keras
 import numpy as np
 
 import keras_vim
-from benchmarks.reproduce.training import measure, test_images, train_batches, train_tokenizer
+from benchmarks.reproduce.training import (
+    add_study_arguments,
+    measure,
+    replot,
+    test_images,
+    train_batches,
+    train_tokenizer,
+)
 from keras_vim.models import CnnVQGAN, VitVQGAN
 
 # Paper Table 4 (ImageNet, dim-32 l2-normalized lookup): codebook usage in percent.
@@ -109,23 +116,10 @@ def markdown_table(record):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300, help="Training steps per model.")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Peak learning rate.")
-    parser.add_argument("--seed", type=int, default=0)
+    add_study_arguments(parser, default_steps=300)
     parser.add_argument("--code-dim", type=int, default=32, help="Lookup dim of both models.")
     parser.add_argument(
         "--remedies", action="store_true", help="Dead-code restarts (and ViT patch norm) on."
-    )
-    parser.add_argument(
-        "--eval-images", type=int, default=None, help="Test images to measure (default: all)."
-    )
-    parser.add_argument(
-        "--output", default=os.path.join("benchmarks", "reproduce", "results"), help="Directory."
-    )
-    parser.add_argument("--verbose", action="store_true", help="Keras' per-epoch log lines.")
-    parser.add_argument(
-        "--replot", action="store_true", help="Only redraw the PNG from the JSON in --output."
     )
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -140,11 +134,7 @@ def main(argv=None):
     json_path = os.path.join(args.output, f"{stem}.json")
     png_path = os.path.join(args.output, f"{stem}.png")
     if args.replot:
-        with open(json_path) as f:
-            record = json.load(f)
-        print(f"wrote {save_chart(record['results'], png_path)}")
-        print(markdown_table(record))
-        return record
+        return replot(json_path, png_path, save_chart, markdown_table)
     train_data = train_batches(args.batch_size, args.seed)
     images = test_images(args.eval_images)
     classifier = keras_vim.metrics.load_domain_classifier()

@@ -2,6 +2,8 @@
 configuration (paper losses without perceptual term or GAN), the test images, and the
 measurements taken on them."""
 
+import json
+import os
 import time
 
 import keras
@@ -84,3 +86,33 @@ def measure(model, images, classifier):
         model, images, feature_extractor=classifier.features
     )
     return {name: report[name] for name in REPORTED}
+
+
+def add_study_arguments(parser, default_steps):
+    """The flags every tokenizer study takes: training length and settings, evaluation size,
+    output directory, logging and `--replot`."""
+    parser.add_argument(
+        "--steps", type=int, default=default_steps, help="Training steps per tokenizer."
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Peak learning rate.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--eval-images", type=int, default=None, help="Test images to measure (default: all)."
+    )
+    parser.add_argument(
+        "--output", default=os.path.join("benchmarks", "reproduce", "results"), help="Directory."
+    )
+    parser.add_argument("--verbose", action="store_true", help="Keras' per-epoch log lines.")
+    parser.add_argument(
+        "--replot", action="store_true", help="Only redraw the PNG from the JSON in --output."
+    )
+
+
+def replot(json_path, png_path, save_chart, markdown_table):
+    """Redraws a study's chart from its JSON and prints its Markdown table; returns the record."""
+    with open(json_path) as f:
+        record = json.load(f)
+    print(f"wrote {save_chart(record['results'], png_path)}")
+    print(markdown_table(record))
+    return record
