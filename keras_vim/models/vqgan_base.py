@@ -2,7 +2,6 @@
 decoder (quantizer, discriminator, encode/decode, input checks, training through
 `keras_vim.training.VQGANTrainer`)."""
 
-import keras
 from keras import ops
 
 from keras_vim.layers.discriminator import StyleGANDiscriminator
