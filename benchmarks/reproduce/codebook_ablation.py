@@ -17,7 +17,6 @@ Writes `codebook_ablation.json` and `codebook_ablation.png` to `--output`
 
 import argparse
 import functools
-import json
 import os
 
 import keras
@@ -25,6 +24,7 @@ import numpy as np
 
 import keras_vim
 from benchmarks.reproduce.training import (
+    add_result,
     add_study_arguments,
     measure,
     replot,
@@ -176,11 +176,7 @@ def main(argv=None):
             "final_train_logs": final,
             "test": measure(model, images, classifier),
         }
-        record["results"].append(result)
-        print(f"{config['name']}: {json.dumps(result['test'])} ({seconds:.0f} s)", flush=True)
-        # Written after every configuration, so an interrupted study keeps what it measured.
-        with open(json_path, "w") as f:
-            json.dump(record, f, indent=2)
+        add_result(record, result, json_path, f"{config['name']} ({seconds:.0f} s)", result["test"])
     chart = save_chart(record["results"], png_path)
     print(f"wrote {json_path}" + (f" and {chart}" if chart else ""))
     print(markdown_table(record))

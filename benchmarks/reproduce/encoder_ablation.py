@@ -17,7 +17,6 @@ Writes `encoder_ablation.json` and `encoder_ablation.png` (`encoder_ablation_rem
 
 import argparse
 import functools
-import json
 import os
 
 import keras
@@ -25,6 +24,7 @@ import numpy as np
 
 import keras_vim
 from benchmarks.reproduce.training import (
+    add_result,
     add_study_arguments,
     measure,
     replot,
@@ -175,10 +175,7 @@ def main(argv=None):
             "test": measure(model, images, classifier),
             "code_counts": code_counts(model, images).tolist(),
         }
-        record["results"].append(result)
-        print(f"{architecture}: {json.dumps(result['test'])} ({seconds:.0f} s)", flush=True)
-        with open(json_path, "w") as f:
-            json.dump(record, f, indent=2)
+        add_result(record, result, json_path, f"{architecture} ({seconds:.0f} s)", result["test"])
     chart = save_chart(record["results"], png_path)
     print(f"wrote {json_path}" + (f" and {chart}" if chart else ""))
     print(markdown_table(record))

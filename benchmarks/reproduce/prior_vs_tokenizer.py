@@ -27,7 +27,13 @@ import numpy as np
 
 import keras_vim
 from benchmarks.reproduce.codebook_ablation import build_tokenizer
-from benchmarks.reproduce.training import measure, test_images, train_batches, train_tokenizer
+from benchmarks.reproduce.training import (
+    add_result,
+    measure,
+    test_images,
+    train_batches,
+    train_tokenizer,
+)
 from keras_vim.models import VIM
 
 
@@ -204,10 +210,7 @@ def main(argv=None):
             "held_out_bits_per_token": held_out_bits(prior, test_ids, test_labels),
             "samples": report,
         }
-        record["results"].append(result)
-        print(f"{config['name']}: {json.dumps(report)}", flush=True)
-        with open(json_path, "w") as f:
-            json.dump(record, f, indent=2)
+        add_result(record, result, json_path, config["name"], report)
     chart = save_samples(samples, os.path.join(args.output, "prior_vs_tokenizer.png"))
     print(f"wrote {json_path} and {chart}")
     print(markdown_table(record))

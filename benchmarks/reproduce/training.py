@@ -109,6 +109,15 @@ def add_study_arguments(parser, default_steps):
     )
 
 
+def add_result(record, result, json_path, label, summary):
+    """Appends `result` to `record["results"]`, prints `label: summary` and rewrites the JSON,
+    so an interrupted study keeps what it measured."""
+    record["results"].append(result)
+    print(f"{label}: {json.dumps(summary)}", flush=True)
+    with open(json_path, "w") as f:
+        json.dump(record, f, indent=2)
+
+
 def replot(json_path, png_path, save_chart, markdown_table):
     """Redraws a study's chart from its JSON and prints its Markdown table; returns the record."""
     with open(json_path) as f:
