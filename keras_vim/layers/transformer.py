@@ -10,7 +10,26 @@ import math
 import keras
 from keras import ops
 
+from keras_vim.layers.decoding_weights import project, transposed_weights
+
 _MASK_VALUE = -1e9
+
+
+def _dropout(layer, x, training):
+    """`layer(x)` when it can drop anything: skipping the identity saves the layer call's
+    overhead, which dominates the small steps of eager (PyTorch) sampling."""
+    return layer(x, training=training) if training and layer.rate > 0 else x
+
+
+def _write_cache(cache, update, cache_index, overwrite):
+    """`cache` `(B, heads, S, head_dim)` with `update` `(B, T, heads, head_dim)` written at
+    positions `cache_index ...`."""
+    update = ops.cast(ops.transpose(update, (0, 2, 1, 3)), cache.dtype)
+    if overwrite and keras.backend.backend() == "torch":
+        index = int(cache_index)
+        cache[:, :, index : index + update.shape[2]] = update
+        return cache
+    return ops.slice_update(cache, [0, 0, cache_index, 0], update)
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -33,6 +52,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             the attention then reads the cache without copies or transposes, and a compiled
             sampling loop updates it in place.)
         cache_index: int or scalar tensor, where `inputs` starts in the cache.
+        decoding_weights: optional `decoding_weights()` of this layer, taken once before a
+            sampling loop: the same projections from transposed kernels (faster for a few rows;
+            see `keras_vim.layers.decoding_weights`).
+        overwrite_cache: write the new keys and values into the given cache tensors instead
+            of into copies, for a loop that owns its cache and never reuses the old one. Only
+            PyTorch's eager mode copies otherwise (all of the cache, at every step); compiled
+            JAX and TensorFlow loops update their buffers in place either way.
 
     Example:
     >>> attention = keras_vim.layers.MultiHeadSelfAttention(num_heads=4, hidden_dim=32)
@@ -71,10 +97,28 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def _split_heads(self, x):
         return ops.reshape(x, (-1, x.shape[1], self.num_heads, self.head_dim))
 
-    def call(self, inputs, cache=None, cache_index=None, training=None):
-        query = self._split_heads(self.query(inputs))
-        key = self._split_heads(self.key(inputs))
-        value = self._split_heads(self.value(inputs))
+    def decoding_weights(self):
+        """The projections' kernels transposed, for `call(..., decoding_weights=...)`."""
+        return {
+            "query_key_value": transposed_weights(self.query, self.key, self.value),
+            "attention_output": transposed_weights(self.attention_output),
+        }
+
+    def call(
+        self,
+        inputs,
+        cache=None,
+        cache_index=None,
+        training=None,
+        decoding_weights=None,
+        overwrite_cache=False,
+    ):
+        if decoding_weights is None:
+            query, key, value = self.query(inputs), self.key(inputs), self.value(inputs)
+        else:
+            projected = project(inputs, decoding_weights["query_key_value"])
+            query, key, value = ops.split(projected, 3, axis=-1)
+        query, key, value = (self._split_heads(t) for t in (query, key, value))
         query_length = inputs.shape[1]
 
         # Keys and values are (B, S, heads, head_dim), or (B, heads, S, head_dim) in a cache.
@@ -88,13 +132,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                     f"head_dim) tensors, got {type(cache).__name__}."
                 )
             keys, values = cache
-            start = [0, 0, cache_index, 0]
-            key = ops.slice_update(
-                keys, start, ops.cast(ops.transpose(key, (0, 2, 1, 3)), keys.dtype)
-            )
-            value = ops.slice_update(
-                values, start, ops.cast(ops.transpose(value, (0, 2, 1, 3)), values.dtype)
-            )
+            key = _write_cache(keys, key, cache_index, overwrite_cache)
+            value = _write_cache(values, value, cache_index, overwrite_cache)
             new_cache = (key, value)
             key_layout = "bnsh"
             key_positions = ops.arange(key.shape[2])
@@ -115,14 +154,17 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if mask is not None:
             scores = ops.where(mask[None, None], scores, _MASK_VALUE)
         probabilities = ops.softmax(scores, axis=-1)
-        probabilities = self.attention_dropout(probabilities, training=training)
+        probabilities = _dropout(self.attention_dropout, probabilities, training)
         attended = ops.einsum(
             f"bnts,{key_layout}->btnh",
             ops.cast(probabilities, self.compute_dtype),
             ops.cast(value, self.compute_dtype),
         )
         attended = ops.reshape(attended, (-1, query_length, self.hidden_dim))
-        output = self.attention_output(attended)
+        if decoding_weights is None:
+            output = self.attention_output(attended)
+        else:
+            output = project(attended, decoding_weights["attention_output"])
         if cache is not None:
             return output, new_cache
         return output
@@ -163,6 +205,8 @@ class TransformerBlock(keras.layers.Layer):
         inputs: `(B, T, hidden_dim)`.
         cache, cache_index: as for `MultiHeadSelfAttention`; with a cache the block returns
             `(outputs, new_cache)`.
+        decoding_weights, overwrite_cache: for sampling loops, see `MultiHeadSelfAttention`
+            (`decoding_weights()` of this block).
 
     Example:
     >>> block = keras_vim.layers.TransformerBlock(num_heads=4, hidden_dim=32, mlp_dim=64)
@@ -222,16 +266,47 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_intermediate.build(input_shape)
         self.mlp_output.build((*input_shape[:-1], self.mlp_dim))
 
-    def call(self, inputs, cache=None, cache_index=None, training=None):
-        x = self.attention_norm(inputs)
+    def decoding_weights(self):
+        """The kernels transposed, for `call(..., decoding_weights=...)`."""
+        return {
+            "attention": self.attention.decoding_weights(),
+            "mlp_intermediate": transposed_weights(self.mlp_intermediate),
+            "mlp_output": transposed_weights(self.mlp_output),
+        }
+
+    def call(
+        self,
+        inputs,
+        cache=None,
+        cache_index=None,
+        training=None,
+        decoding_weights=None,
+        overwrite_cache=False,
+    ):
+        attention_weights = None if decoding_weights is None else decoding_weights["attention"]
+        x = self.attention(
+            self.attention_norm(inputs),
+            cache=cache,
+            cache_index=cache_index,
+            training=training,
+            decoding_weights=attention_weights,
+            overwrite_cache=overwrite_cache,
+        )
         if cache is not None:
-            x, cache = self.attention(x, cache=cache, cache_index=cache_index, training=training)
+            x, cache = x
+        x = inputs + _dropout(self.residual_dropout, x, training)
+        y = self.mlp_norm(x)
+        if decoding_weights is None:
+            y = self.mlp_intermediate(y)
         else:
-            x = self.attention(x, training=training)
-        x = inputs + self.residual_dropout(x, training=training)
-        y = self.mlp_intermediate(self.mlp_norm(x))
-        y = self.mlp_output(self.mlp_dropout(y, training=training))
-        outputs = x + self.residual_dropout(y, training=training)
+            activation = self.mlp_intermediate.activation
+            y = project(y, decoding_weights["mlp_intermediate"], activation)
+        y = _dropout(self.mlp_dropout, y, training)
+        if decoding_weights is None:
+            y = self.mlp_output(y)
+        else:
+            y = project(y, decoding_weights["mlp_output"])
+        outputs = x + _dropout(self.residual_dropout, y, training)
         if cache is not None:
             return outputs, cache
         return outputs

@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_vim.distribution.layout_map import vim_layout_map
 from keras_vim.distribution.replicas import scale_for_replicas
+from keras_vim.layers.decoding_weights import project, transposed_weights
 from keras_vim.layers.patching import _to_pair
 from keras_vim.layers.position_embedding import PositionEmbedding2D
 from keras_vim.layers.transformer import TransformerBlock
@@ -348,8 +349,11 @@ class VIM(PresetMixin, keras.Model):
             x = ops.concatenate([condition, x], axis=1)
         return self.embedding_dropout(x, training=training)
 
-    def _logits(self, x):
-        return ops.cast(self.logits_dense(self.final_norm(x)), "float32")
+    def _logits(self, x, decoding_weights=None):
+        x = self.final_norm(x)
+        if decoding_weights is None:
+            return ops.cast(self.logits_dense(x), "float32")
+        return ops.cast(project(x, decoding_weights), "float32")
 
     def call(self, inputs, training=None):
         tokens, class_ids = self._unpack_inputs(inputs)
@@ -390,12 +394,27 @@ class VIM(PresetMixin, keras.Model):
             for _ in self.blocks
         ]
 
-    def _cached_step(self, x, cache, slot):
+    def _decoding_weights(self):
+        """Every kernel transposed, once per sampling call (see `layers.decoding_weights`), or
+        None on TensorFlow, whose products with the kernels as they are measured faster."""
+        if keras.backend.backend() == "tensorflow":
+            return None
+        blocks = [block.decoding_weights() for block in self.blocks]
+        return {"blocks": blocks, "logits": transposed_weights(self.logits_dense)}
+
+    def _cached_step(self, x, cache, slot, decoding_weights=None, overwrite_cache=False):
         new_cache = []
-        for block, block_cache in zip(self.blocks, cache):
-            x, block_cache = block(x, cache=block_cache, cache_index=slot, training=False)
+        for index, (block, block_cache) in enumerate(zip(self.blocks, cache)):
+            x, block_cache = block(
+                x,
+                cache=block_cache,
+                cache_index=slot,
+                training=False,
+                decoding_weights=decoding_weights and decoding_weights["blocks"][index],
+                overwrite_cache=overwrite_cache,
+            )
             new_cache.append(block_cache)
-        return self._logits(x), new_cache
+        return self._logits(x, decoding_weights and decoding_weights["logits"]), new_cache
 
     def start_cache(self, class_ids=None, batch_size=None):
         """Runs the condition token (slot 0) into a new cache.
@@ -471,7 +490,9 @@ class VIM(PresetMixin, keras.Model):
                 condition_ids = ops.concatenate([condition_ids, null_ids])
             x = self.condition_embedding(condition_ids)[:, None, :]
             rows = 2 * num_samples if guided else num_samples
-            logits, cache = self._cached_step(x, self.initial_cache(rows), 0)
+            weights = self._decoding_weights()
+            # The loop owns its cache, so PyTorch may write it in place (see the attention).
+            logits, cache = self._cached_step(x, self.initial_cache(rows), 0, weights, True)
             first = next_token(logits[:, 0], settings, base_seed, 0)
             tokens = ops.slice_update(
                 ops.zeros((num_samples, length), "int32"), [0, 0], first[:, None]
@@ -482,7 +503,7 @@ class VIM(PresetMixin, keras.Model):
                 inputs = ops.concatenate([previous, previous]) if guided else previous
                 x = self.token_embedding(inputs[:, None])
                 x = self.position_embedding(x, start_index=i - 1)
-                logits, cache = self._cached_step(x, cache, i)
+                logits, cache = self._cached_step(x, cache, i, weights, True)
                 token = next_token(logits[:, 0], settings, base_seed, i)
                 tokens = ops.slice_update(tokens, [0, i], token[:, None])
                 return tokens, token, cache

@@ -43,16 +43,23 @@ def test_causal_block_does_not_look_ahead(rng):
     assert np.abs(a[0, 3:] - b[0, 3:]).max() > 1e-3
 
 
-def test_cached_decoding_equals_full_pass(rng):
+# The sampling loop's settings: kernels transposed once, the cache written in place.
+@pytest.mark.parametrize("transposed_kernels, overwrite_cache", [(False, False), (True, True)])
+def test_cached_decoding_equals_full_pass(rng, transposed_kernels, overwrite_cache):
     x = rng.normal(size=(2, 6, 8)).astype("float32")
     block = TransformerBlock(num_heads=2, hidden_dim=8, mlp_dim=16, causal=True)
     full = ops.convert_to_numpy(block(x))
+    weights = block.decoding_weights() if transposed_kernels else None
+    if transposed_kernels:  # one (query, key, value) product from a (3 x width, width) kernel
+        assert tuple(weights["attention"]["query_key_value"]["kernel"].shape) == (24, 8)
     cache = (ops.zeros((2, 2, 6, 4)), ops.zeros((2, 2, 6, 4)))  # (B, heads, S, head_dim)
     # A two-token prefix at once, then one token at a time.
-    out, cache = block(x[:, :2], cache=cache, cache_index=0)
+    settings = {"decoding_weights": weights, "overwrite_cache": overwrite_cache}
+    out, cache = block(x[:, :2], cache=cache, cache_index=0, **settings)
     steps = [ops.convert_to_numpy(out)]
     for t in range(2, 6):
-        out, cache = block(x[:, t : t + 1], cache=cache, cache_index=ops.convert_to_tensor(t))
+        index = ops.convert_to_tensor(t)
+        out, cache = block(x[:, t : t + 1], cache=cache, cache_index=index, **settings)
         steps.append(ops.convert_to_numpy(out))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-5)
 

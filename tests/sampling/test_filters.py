@@ -139,3 +139,16 @@ def test_draw_frequencies_follow_the_softmax():
     draws = ops.convert_to_numpy(draw_tokens(logits, ops.convert_to_tensor([1, 0]), generator))
     frequencies = np.bincount(draws, minlength=4) / len(draws)
     np.testing.assert_allclose(frequencies, PROBABILITIES[0], atol=0.03)
+
+
+def test_draws_over_a_vocabulary_of_uneven_blocks_skip_filtered_entries():
+    # 10 entries: JAX's two-level inverse CDF pads them to 3 blocks of 4.
+    probabilities = np.array([0.0, 0.1, 0.0, 0.0, 0.3, 0.0, 0.0, 0.2, 0.0, 0.4])
+    logits = np.where(probabilities > 0, np.log(np.maximum(probabilities, 1e-30)), -np.inf)
+    rows = ops.convert_to_tensor(np.tile(logits.astype("float32"), (4000, 1)))
+    generator = keras.random.SeedGenerator(0)
+    draws = ops.convert_to_numpy(draw_tokens(rows, ops.convert_to_tensor([3, 0]), generator))
+    assert draws.dtype == np.int32
+    frequencies = np.bincount(draws, minlength=10) / len(draws)
+    assert frequencies[probabilities == 0].max() == 0
+    np.testing.assert_allclose(frequencies, probabilities, atol=0.03)
