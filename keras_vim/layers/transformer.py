@@ -15,6 +15,20 @@ from keras_vim.layers.decoding_weights import project, transposed_weights
 _MASK_VALUE = -1e9
 
 
+def tokenwise(function, x):
+    """`function` (a token-wise layer or projection) applied to `(B, T, C)` inputs as to
+    `(B * T, C)` rows, its output restored to `(B, T, C')`.
+
+    Why: from `(B, T, C)` products, XLA:CPU forms each weight gradient from a transposed copy
+    of the output gradient and recomputes the residual stream's whole gradient chain inside
+    every such copy, so the backward pass grows quadratically with depth (23% of a VIM
+    training step at 8 blocks; see `benchmarks/README.md`). Two-dimensional products need no
+    such copies.
+    """
+    outputs = function(ops.reshape(x, (-1, x.shape[-1])))
+    return ops.reshape(outputs, (-1, x.shape[1], outputs.shape[-1]))
+
+
 def _dropout(layer, x, training):
     """`layer(x)` when it can drop anything: skipping the identity saves the layer call's
     overhead, which dominates the small steps of eager (PyTorch) sampling."""
@@ -114,7 +128,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         overwrite_cache=False,
     ):
         if decoding_weights is None:
-            query, key, value = self.query(inputs), self.key(inputs), self.value(inputs)
+            query, key, value = (tokenwise(d, inputs) for d in (self.query, self.key, self.value))
         else:
             projected = project(inputs, decoding_weights["query_key_value"])
             query, key, value = ops.split(projected, 3, axis=-1)
@@ -162,7 +176,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
         attended = ops.reshape(attended, (-1, query_length, self.hidden_dim))
         if decoding_weights is None:
-            output = self.attention_output(attended)
+            output = tokenwise(self.attention_output, attended)
         else:
             output = project(attended, decoding_weights["attention_output"])
         if cache is not None:
@@ -295,17 +309,19 @@ class TransformerBlock(keras.layers.Layer):
         if cache is not None:
             x, cache = x
         x = inputs + _dropout(self.residual_dropout, x, training)
-        y = self.mlp_norm(x)
-        if decoding_weights is None:
-            y = self.mlp_intermediate(y)
-        else:
-            activation = self.mlp_intermediate.activation
-            y = project(y, decoding_weights["mlp_intermediate"], activation)
-        y = _dropout(self.mlp_dropout, y, training)
-        if decoding_weights is None:
-            y = self.mlp_output(y)
-        else:
-            y = project(y, decoding_weights["mlp_output"])
+
+        def mlp(rows):
+            if decoding_weights is None:
+                rows = self.mlp_intermediate(rows)
+            else:
+                activation = self.mlp_intermediate.activation
+                rows = project(rows, decoding_weights["mlp_intermediate"], activation)
+            rows = _dropout(self.mlp_dropout, rows, training)
+            if decoding_weights is None:
+                return self.mlp_output(rows)
+            return project(rows, decoding_weights["mlp_output"])
+
+        y = tokenwise(mlp, self.mlp_norm(x))
         outputs = x + _dropout(self.residual_dropout, y, training)
         if cache is not None:
             return outputs, cache

@@ -12,7 +12,7 @@ from keras_vim.distribution.replicas import scale_for_replicas
 from keras_vim.layers.decoding_weights import project, transposed_weights
 from keras_vim.layers.patching import _to_pair
 from keras_vim.layers.position_embedding import PositionEmbedding2D
-from keras_vim.layers.transformer import TransformerBlock
+from keras_vim.layers.transformer import TransformerBlock, tokenwise
 from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.models.vim_presets import VIM_PRESETS
 from keras_vim.sampling.draw import draw_tokens, seed_for_step
@@ -352,7 +352,7 @@ class VIM(PresetMixin, keras.Model):
     def _logits(self, x, decoding_weights=None):
         x = self.final_norm(x)
         if decoding_weights is None:
-            return ops.cast(self.logits_dense(x), "float32")
+            return ops.cast(tokenwise(self.logits_dense, x), "float32")
         return ops.cast(project(x, decoding_weights), "float32")
 
     def call(self, inputs, training=None):
