@@ -46,7 +46,7 @@ from keras_vim.metrics import (
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from linear_probe import load_model, load_split  # noqa: E402
 
-from keras_vim.models import VIM, VitVQGAN  # noqa: E402
+from keras_vim.models import VIM, VQGANBase  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -255,7 +255,7 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     start = time.time()
-    tokenizer = load_model(VitVQGAN, args.tokenizer)
+    tokenizer = load_model(VQGANBase, args.tokenizer)
     prior = None if args.prior == "none" else load_model(VIM, args.prior)
     test_images, test_labels, info = load_split(args.data, "test", args.max_images, args.image_size)
     domain = args.data == "fashion_mnist"

@@ -27,7 +27,7 @@ import numpy as np
 
 import keras_vim
 from keras_vim.metrics import fit_linear_probe, probe_features
-from keras_vim.models import VIM, VitVQGAN
+from keras_vim.models import VIM, VQGANBase
 
 
 def parse_args(argv=None):
@@ -84,7 +84,7 @@ def load_model(cls, source):
 
 
 def load_models(tokenizer_source, prior_source):
-    tokenizer = load_model(VitVQGAN, tokenizer_source)
+    tokenizer = load_model(VQGANBase, tokenizer_source)
     prior = load_model(VIM, prior_source)
     if tuple(tokenizer.grid_size) != tuple(prior.grid_size) or (
         tokenizer.num_codes != prior.vocabulary_size

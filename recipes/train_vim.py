@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 import keras_vim
-from keras_vim.models import VIM, VitVQGAN
+from keras_vim.models import VIM, VitVQGAN, VQGANBase
 from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
 from keras_vim.training.vim_schedules import vim_optimizer
 
@@ -151,8 +151,8 @@ def load_tokenizer(args):
         if path.endswith(".keras"):
             tokenizer = keras.saving.load_model(path)
         else:
-            tokenizer = VitVQGAN.from_preset(path)
-            if path in VitVQGAN.presets():
+            tokenizer = VQGANBase.from_preset(path)  # a ViT-VQGAN or a CNN VQGAN
+            if path in VQGANBase.presets():
                 print(
                     f"NOTE: built-in preset {path!r} has random weights; its tokens carry no "
                     "image content. Pass a trained tokenizer for meaningful samples.",

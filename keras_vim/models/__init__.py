@@ -3,5 +3,6 @@
 from keras_vim.models.cnn_vqgan import CnnVQGAN
 from keras_vim.models.vim import VIM
 from keras_vim.models.vit_vqgan import VitVQGAN
+from keras_vim.models.vqgan_base import VQGANBase
 
-__all__ = ["CnnVQGAN", "VIM", "VitVQGAN"]
+__all__ = ["CnnVQGAN", "VIM", "VQGANBase", "VitVQGAN"]

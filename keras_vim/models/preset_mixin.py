@@ -45,12 +45,29 @@ class PresetMixin:
 
     @classmethod
     def presets(cls):
-        """Built-in preset names and their descriptions."""
-        return {name: entry["description"] for name, entry in cls.builtin_presets.items()}
+        """Built-in preset names and their descriptions, of this class and its subclasses."""
+        return {
+            name: entry["description"]
+            for owner in cls._family()
+            for name, entry in owner.builtin_presets.items()
+        }
+
+    @classmethod
+    def _family(cls):
+        """This class, then its subclasses (depth first): a base class's `from_preset` loads
+        any of them, as keras-hub's `Backbone.from_preset` does."""
+        family = [cls]
+        for subclass in cls.__subclasses__():
+            family += [member for member in subclass._family() if member not in family]
+        return family
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Builds a model from a built-in preset, a preset directory or a hub handle.
+
+        Called on a base class (`keras_vim.models.VQGANBase`), it builds whichever subclass
+        the preset describes (`VitVQGAN` or `CnnVQGAN`), so code that takes "a tokenizer
+        preset" need not know its architecture.
 
         Args:
             preset: a name from `presets()`, a directory written by `save_to_preset`,
@@ -64,6 +81,9 @@ class PresetMixin:
         if not isinstance(preset, (str, os.PathLike)):
             raise TypeError(f"`preset` must be a name, a directory or a handle; got {preset!r}.")
         preset = os.fspath(preset)
+        owner = next((c for c in cls._family() if preset in c.builtin_presets), cls)
+        if owner is not cls:
+            return owner.from_preset(preset, load_weights=load_weights, **kwargs)
         if preset in cls.builtin_presets:
             entry = cls.builtin_presets[preset]
             if "config" in entry:
@@ -72,18 +92,29 @@ class PresetMixin:
         elif is_hub_handle(preset):
             preset = download_preset(preset)
         elif not os.path.isdir(preset):
-            names = ", ".join(sorted(cls.builtin_presets))
+            names = ", ".join(sorted(cls.presets()))
             raise ValueError(
                 f"Unknown {cls.__name__} preset {preset!r}: not a built-in name ({names}), "
                 "an hf:// or kaggle:// handle, nor an existing directory."
             )
-        model = cls.from_config(cls._read_preset_config(preset, kwargs))
+        class_name, config = cls._read_preset_config(preset, kwargs)
+        if class_name != cls.__name__:
+            subclass = next((c for c in cls._family() if c.__name__ == class_name), None)
+            if subclass is None:
+                raise ValueError(
+                    f"{os.path.join(preset, CONFIG_FILE)} describes a {class_name}, not a "
+                    f"{cls.__name__}: load it with {class_name}.from_preset."
+                )
+            return subclass.from_preset(preset, load_weights=load_weights, **kwargs)
+        model = cls.from_config(config)
         if load_weights:
             model._load_preset_weights(preset)
         return model
 
     @classmethod
     def _read_preset_config(cls, preset_dir, overrides):
+        """The class name a preset directory describes, and its configuration with
+        `overrides` applied."""
         config_path = os.path.join(preset_dir, CONFIG_FILE)
         if not os.path.isfile(config_path):
             raise FileNotFoundError(f"Preset directory {preset_dir!r} has no {CONFIG_FILE}.")
@@ -93,13 +124,7 @@ class PresetMixin:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{config_path} is not valid JSON: {error}") from error
         class_name = serialized.get("class_name", cls.__name__)
-        if class_name != cls.__name__:
-            raise ValueError(
-                f"{config_path} describes a {class_name}, not a {cls.__name__}: load it with "
-                f"{class_name}.from_preset."
-            )
-        config = {**serialized.get("config", serialized), **overrides}
-        return config
+        return class_name, {**serialized.get("config", serialized), **overrides}
 
     def _load_preset_weights(self, preset_dir):
         metadata_path = os.path.join(preset_dir, METADATA_FILE)

@@ -25,6 +25,7 @@ class VQGANBase(PresetMixin, VQGANTrainer):
     """An image tokenizer: encoder, factorized (l2-normalized) quantizer, decoder, plus the
     discriminator used in training. Subclasses build the encoder and decoder and hand them to
     `_build_tokenizer`; see `keras_vim.models.VitVQGAN` and `keras_vim.models.CnnVQGAN`.
+    `VQGANBase.from_preset(...)` loads a preset of either.
 
     The encoder maps images `(B, H, W, channels)` to one latent vector per
     `patch_size x patch_size` pixels, `(B, H * W / patch_size**2, latent_dim)`, in raster

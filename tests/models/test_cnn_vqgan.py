@@ -8,7 +8,7 @@ from keras import ops
 from micro_configs import MICRO_CNN_VQGAN
 
 from keras_vim.distribution import cnn_vqgan_layout_map
-from keras_vim.models import CnnVQGAN, VitVQGAN
+from keras_vim.models import CnnVQGAN, VitVQGAN, VQGANBase
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_cnn_vqgan")
 
@@ -68,6 +68,20 @@ def test_save_load_and_preset_class_check(model, rng, tmp_path):
     np.testing.assert_array_equal(ops.convert_to_numpy(loaded.encode(images)), ids)
     with pytest.raises(ValueError, match="describes a CnnVQGAN"):
         VitVQGAN.from_preset(str(tmp_path / "preset"))
+    # The base class loads whichever tokenizer a preset holds (the recipes' --tokenizer).
+    via_base = VQGANBase.from_preset(str(tmp_path / "preset"))
+    assert type(via_base) is CnnVQGAN
+    np.testing.assert_array_equal(ops.convert_to_numpy(via_base.encode(images)), ids)
+
+
+def test_base_class_presets_and_names():
+    names = VQGANBase.presets()
+    assert {"cnn_vqgan_tiny", "vit_vqgan_tiny"} <= set(names)
+    assert "cnn_vqgan_tiny" not in VitVQGAN.presets()
+    assert type(VQGANBase.from_preset("cnn_vqgan_tiny", image_size=16)) is CnnVQGAN
+    assert type(VQGANBase.from_preset("vit_vqgan_tiny", image_size=16)) is VitVQGAN
+    with pytest.raises(ValueError, match="Unknown VQGANBase preset.*cnn_vqgan_tiny"):
+        VQGANBase.from_preset("no_such_tokenizer")
 
 
 def test_weights_saved_under_another_backend_give_the_same_ids():
