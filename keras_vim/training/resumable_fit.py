@@ -11,6 +11,10 @@ advances with every batch the pipeline prepares ahead, so a resumed run sees the
 in the same order but differently flipped and shifted. It also checkpoints the
 random-number states of the model's layers (dropout, class dropout), which Keras' weight files
 leave out.
+
+With `run_settings` (the flags of the run, say) the checkpoint records them, and a run with
+other settings refuses to resume it: resuming another run's checkpoint would continue that
+run, not start this one.
 """
 
 import json
@@ -19,9 +23,12 @@ import os
 import keras
 import numpy as np
 
+from keras_vim.utils.run_directory import describe_differences, normalized
+
 # Written by keras.callbacks.BackupAndRestore into its backup directory.
 _METADATA_FILE = "training_metadata.json"
 _RANDOM_STATES_FILE = "random_states.npz"
+_SETTINGS_FILE = "run_settings.json"
 
 
 def completed_epochs(backup_dir):
@@ -42,6 +49,7 @@ def fit_resumable(
     backup_dir,
     callbacks=(),
     delete_checkpoint=True,
+    run_settings=None,
     **fit_kwargs,
 ):
     """Runs `model.fit`, saving a checkpoint into `backup_dir` at the end of every epoch.
@@ -56,6 +64,9 @@ def fit_resumable(
         backup_dir: directory of the checkpoint.
         callbacks: more callbacks (a `CSVLogger` should use `append=True`).
         delete_checkpoint: remove the checkpoint once training has finished.
+        run_settings: optional JSON-serializable dict of what makes the run (e.g. its flags),
+            stored with the checkpoint; a checkpoint recording other settings (or none) is
+            not resumed but refused with a `ValueError`.
         **fit_kwargs: passed to `fit` (e.g. `validation_data`, `verbose`).
 
     Returns:
@@ -67,6 +78,13 @@ def fit_resumable(
     if not model.built:
         raise ValueError("`fit_resumable` needs a built model (build it or call it once).")
     done = completed_epochs(backup_dir)
+    if run_settings is not None:
+        _check_settings(backup_dir, normalized(run_settings), done)
+    if done > epochs:
+        raise ValueError(
+            f"The checkpoint in {backup_dir} has {done} epochs done, more than this run's "
+            f"{epochs}: it belongs to another run. Delete {backup_dir} to start afresh."
+        )
     if done:
         print(f"Resuming from the checkpoint in {backup_dir}: {done} of {epochs} epochs done.")
         dataset = dataset.skip(done * steps_per_epoch)
@@ -81,6 +99,30 @@ def fit_resumable(
         callbacks=[backup, random_states, *callbacks],
         **fit_kwargs,
     )
+
+
+def _check_settings(backup_dir, settings, done):
+    """Refuses a checkpoint of other settings; records `settings` with a new one."""
+    path = os.path.join(backup_dir, _SETTINGS_FILE)
+    if not done:
+        os.makedirs(backup_dir, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(settings, f, indent=2)
+        return
+    saved = None
+    if os.path.isfile(path):
+        with open(path) as f:
+            saved = json.load(f)
+    if saved != settings:
+        why = (
+            "records no run settings"
+            if saved is None
+            else f"belongs to a run with other settings ({describe_differences(saved, settings)})"
+        )
+        raise ValueError(
+            f"The checkpoint in {backup_dir} ({done} epochs done) {why}: it is not resumed. "
+            f"Resume it with its own settings, or delete {backup_dir} to start afresh."
+        )
 
 
 class _RandomStates(keras.callbacks.Callback):

@@ -1,6 +1,8 @@
 """A run killed mid-way and restarted with the same backup directory ends where an
 uninterrupted run ends: same step count, weights, optimizer (and discriminator) state."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -137,3 +139,60 @@ def test_bad_arguments(tmp_path):
     model, data = make_vim()
     with pytest.raises(ValueError, match="`steps_per_epoch` must be a positive integer"):
         fit_resumable(model, data, epochs=2, steps_per_epoch=None, backup_dir=str(tmp_path))
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
+    backup = str(tmp_path / "backup")
+    model, data = make_vim()
+    with pytest.raises(Interrupt):
+        fit_resumable(
+            model,
+            data,
+            epochs=EPOCHS,
+            steps_per_epoch=STEPS,
+            backup_dir=backup,
+            verbose=0,
+            callbacks=[KillAfterEpoch(0)],
+            run_settings={"steps": 400, "learning_rate": 0.05},
+        )
+    model, data = make_vim()
+    with pytest.raises(ValueError, match="steps: 400 there, 2 here.*delete .*backup"):
+        fit_resumable(
+            model,
+            data,
+            epochs=1,
+            steps_per_epoch=STEPS,
+            backup_dir=backup,
+            verbose=0,
+            run_settings={"steps": 2, "learning_rate": 0.05},
+        )
+    assert completed_epochs(backup) == 1  # the checkpoint is left as it was
+    # A checkpoint that records no settings is not taken for this run's either.
+    os.remove(os.path.join(backup, "run_settings.json"))
+    with pytest.raises(ValueError, match="records no run settings"):
+        fit_resumable(
+            model,
+            data,
+            epochs=EPOCHS,
+            steps_per_epoch=STEPS,
+            backup_dir=backup,
+            verbose=0,
+            run_settings={"steps": 400, "learning_rate": 0.05},
+        )
+
+
+def test_a_checkpoint_with_more_epochs_than_the_run_is_refused(tmp_path):
+    backup = str(tmp_path / "backup")
+    model, data = make_vim()
+    with pytest.raises(Interrupt):
+        fit_resumable(
+            model,
+            data,
+            epochs=EPOCHS,
+            steps_per_epoch=STEPS,
+            backup_dir=backup,
+            verbose=0,
+            callbacks=[KillAfterEpoch(1)],
+        )
+    with pytest.raises(ValueError, match="2 epochs done, more than this run's 1"):
+        fit_resumable(model, data, epochs=1, steps_per_epoch=STEPS, backup_dir=backup, verbose=0)
