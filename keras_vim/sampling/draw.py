@@ -39,8 +39,13 @@ def _inverse_cdf_draw(logits, uniform):
 
     JAX's `categorical` (Gumbel-max) draws V random numbers per row and takes an argmax, which
     on XLA:CPU costs ~1.2 ms for 8 x 8192 logits, ~5% of a VIM sampling step; this needs one
-    number per row and short cumulative sums (~0.3 ms). Rounding can push the target past the
-    last entry of nonzero probability, so both levels stop there.
+    number per row and short cumulative sums (~0.3 ms).
+
+    An entry of zero probability (a logit of `-inf`, e.g. removed by top-k or top-p) is never
+    drawn: the mass before the chosen block is read from an exclusive cumulative sum, so the
+    in-block target is never negative (`cumulative - block_mass` recomputed in float32 can
+    exceed the previous cumulative by one ulp), and each level picks only entries of positive
+    mass.
     """
     probabilities = ops.softmax(ops.cast(logits, "float32"), axis=-1)
     batch, vocabulary = probabilities.shape
@@ -52,16 +57,19 @@ def _inverse_cdf_draw(logits, uniform):
     cumulative = ops.cumsum(block_mass, axis=-1)
     target = uniform * cumulative[:, -1:]
     block = _first_exceeding(cumulative, target, block_mass)
-    mass_before = ops.take_along_axis(cumulative - block_mass, block[:, None], axis=-1)
+    # The blocks' cumulative sum shifted by one: exactly the sum the block search compared with.
+    exclusive = ops.pad(cumulative[:, :-1], [[0, 0], [1, 0]])
+    mass_before = ops.take_along_axis(exclusive, block[:, None], axis=-1)
     entries = ops.take_along_axis(blocks, block[:, None, None], axis=1)[:, 0]
     entry = _first_exceeding(ops.cumsum(entries, axis=-1), target - mass_before, entries)
     return block * width + entry
 
 
 def _first_exceeding(cumulative, target, masses):
-    """Per row, the first index whose cumulative mass exceeds `target`, at most the last index
-    of positive mass."""
-    count = ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1)
+    """Per row, the first index of positive mass whose cumulative mass exceeds `target`; the
+    last index of positive mass when rounding left none."""
     positions = ops.arange(masses.shape[-1], dtype="int32")
-    last_positive = ops.max(ops.where(masses > 0, positions, 0), axis=-1)
-    return ops.minimum(count, last_positive)
+    positive = masses > 0
+    last_positive = ops.max(ops.where(positive, positions, 0), axis=-1, keepdims=True)
+    eligible = ops.logical_and(cumulative > target, positive)
+    return ops.min(ops.where(eligible, positions, last_positive), axis=-1)
