@@ -5,6 +5,11 @@ from keras import ops
 
 from keras_vim.distribution.replicas import gather_replicas
 
+# How the VQ loss reduces the squared error of each latent over the code dimensions: "sum" is the
+# paper's ||sg[z] - e||^2 taken literally; "mean" (taming-transformers, the public ViT-VQGANs)
+# keeps the VQ term's weight against the pixel losses independent of `code_dim`.
+LOSS_REDUCTIONS = ("mean", "sum")
+
 
 def code_counts(ids, num_codes):
     """How many times each code occurs in `ids` (any shape), as float32 `(num_codes,)`."""
@@ -81,6 +86,17 @@ class VectorQuantizer(keras.layers.Layer):
         restart_dead_codes: enable the usage average and dead-code re-seeding.
         usage_decay: decay of the per-code usage average.
         dead_code_threshold: a code whose usage average falls below this is dead.
+        loss_reduction: "mean" (default) averages the squared errors of the VQ loss over the
+            `code_dim` dimensions, as taming-transformers and the public ViT-VQGANs do; "sum"
+            takes the paper's `||.||^2` literally, which weighs the VQ term `code_dim` times
+            more against the pixel losses (and so confounds comparisons across `code_dim`).
+        latent_norm: LayerNorm on the inputs before the projection to the lookup space (not
+            in the paper).
+        codebook_init_scale: standard deviation of the codebook's normal initialization. The
+            codes are l2-normalized, so only their direction matters, and Adam moves each
+            coordinate by about the learning rate per step: a code turns roughly
+            `learning_rate / codebook_init_scale` radians per step. At 1 (the usual choice) a
+            codebook barely moves in the first thousands of steps at 1e-4.
 
     Example:
     >>> quantizer = keras_vim.layers.VectorQuantizer(num_codes=512, code_dim=16)
@@ -99,12 +115,25 @@ class VectorQuantizer(keras.layers.Layer):
         restart_dead_codes=False,
         usage_decay=0.99,
         dead_code_threshold=0.03,
+        loss_reduction="mean",
+        latent_norm=False,
+        codebook_init_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         for name, value in (("num_codes", num_codes), ("code_dim", code_dim)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(
+                f"`loss_reduction` must be one of {LOSS_REDUCTIONS}, got {loss_reduction!r}."
+            )
+        if isinstance(codebook_init_scale, bool) or not (
+            isinstance(codebook_init_scale, int | float) and codebook_init_scale > 0
+        ):
+            raise ValueError(
+                f"`codebook_init_scale` must be a number > 0, got {codebook_init_scale!r}."
+            )
         self.num_codes = num_codes
         self.code_dim = code_dim
         self.output_dim = output_dim
@@ -113,6 +142,16 @@ class VectorQuantizer(keras.layers.Layer):
         self.restart_dead_codes = restart_dead_codes
         self.usage_decay = usage_decay
         self.dead_code_threshold = dead_code_threshold
+        self.loss_reduction = loss_reduction
+        self.latent_norm = bool(latent_norm)
+        self.codebook_init_scale = float(codebook_init_scale)
+        self.input_norm = (
+            keras.layers.LayerNormalization(
+                epsilon=1e-6, name="input_norm", dtype=self.dtype_policy
+            )
+            if latent_norm
+            else None
+        )
         self.input_projection = keras.layers.Dense(
             code_dim, name="input_projection", dtype=self.dtype_policy
         )
@@ -120,10 +159,12 @@ class VectorQuantizer(keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
+        if self.input_norm is not None:
+            self.input_norm.build(input_shape)
         self.input_projection.build(input_shape)
         self.codebook = self.add_weight(
             shape=(self.num_codes, self.code_dim),
-            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            initializer=keras.initializers.RandomNormal(stddev=self.codebook_init_scale),
             name="codebook",
             dtype="float32",
             # The lookup runs in float32 under mixed precision: bfloat16 cosine ties pick wrong
@@ -150,6 +191,8 @@ class VectorQuantizer(keras.layers.Layer):
 
     def project(self, inputs):
         """Projects `(..., d)` inputs to the (normalized) lookup space, in float32."""
+        if self.input_norm is not None:
+            inputs = self.input_norm(inputs)
         latents = ops.cast(self.input_projection(inputs), "float32")
         return _l2_normalize(latents) if self.l2_normalize else latents
 
@@ -191,8 +234,9 @@ class VectorQuantizer(keras.layers.Layer):
     def call(self, inputs, training=None):
         latents = self.project(inputs)
         ids, codes, errors = self._nearest(latents)
-        codebook_loss = ops.mean(ops.sum(ops.square(ops.stop_gradient(latents) - codes), -1))
-        commitment_loss = ops.mean(ops.sum(ops.square(latents - ops.stop_gradient(codes)), -1))
+        reduce = ops.mean if self.loss_reduction == "mean" else ops.sum
+        codebook_loss = ops.mean(reduce(ops.square(ops.stop_gradient(latents) - codes), -1))
+        commitment_loss = ops.mean(reduce(ops.square(latents - ops.stop_gradient(codes)), -1))
         # Straight-through: the forward value is the code, the gradient flows to the latent.
         straight_through = latents + ops.stop_gradient(codes - latents)
         quantized = self.output_projection(ops.cast(straight_through, self.compute_dtype))
@@ -248,6 +292,9 @@ class VectorQuantizer(keras.layers.Layer):
                 "restart_dead_codes": self.restart_dead_codes,
                 "usage_decay": self.usage_decay,
                 "dead_code_threshold": self.dead_code_threshold,
+                "loss_reduction": self.loss_reduction,
+                "latent_norm": self.latent_norm,
+                "codebook_init_scale": self.codebook_init_scale,
             }
         )
         return config

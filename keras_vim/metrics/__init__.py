@@ -8,6 +8,8 @@ from keras_vim.metrics.codebook import (
     CodebookPerplexity,
     CodebookStatistics,
     CodebookUsage,
+    codebook_redundancy,
+    codes_for_coverage,
     dead_codes,
 )
 from keras_vim.metrics.domain import (
@@ -61,7 +63,9 @@ __all__ = [
     "USAGE_BATCH",
     "class_accuracy",
     "codebook_perplexity",
+    "codebook_redundancy",
     "codebook_usage",
+    "codes_for_coverage",
     "dead_codes",
     "domain_frechet_distance",
     "domain_inception_score",

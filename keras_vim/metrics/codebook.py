@@ -70,6 +70,50 @@ class CodebookPerplexity(_PerBatchMean):
 
 # The paper measures usage on batches of 256 test images (Table 4).
 USAGE_BATCH = 256
+# Codes closer than this cosine count as one in `distinct_code_usage`: such near-duplicates
+# decode to nearly the same patch, so usage alone overstates how much of the codebook works.
+DUPLICATE_COSINE = 0.95
+# `codes_for_coverage` reports how many codes cover this share of all tokens.
+COVERAGE = 0.9
+
+
+def codes_for_coverage(counts, coverage=COVERAGE):
+    """The fewest codes whose occurrences add up to `coverage` of all tokens in `counts`."""
+    counts = np.sort(np.asarray(counts))[::-1]
+    total = counts.sum()
+    if not total:
+        return 0
+    return int(np.searchsorted(np.cumsum(counts), coverage * total - 1e-9) + 1)
+
+
+def codebook_redundancy(codebook, counts, threshold=DUPLICATE_COSINE):
+    """How distinct the used codes are: `(distinct_codes, median_nearest_cosine)`.
+
+    The used codes (`counts > 0`) are grouped greedily, most frequent first: a code joins the
+    first group leader within cosine `threshold`, else it leads a group of its own;
+    `distinct_codes` is the number of groups. `median_nearest_cosine` is the median over used
+    codes of the cosine to the nearest other used code (nan with fewer than two).
+
+    Args:
+        codebook: `(num_codes, code_dim)` code vectors (normalized or not: cosines are taken).
+        counts: `(num_codes,)` occurrences of each code.
+        threshold: cosine above which two codes count as one.
+    """
+    codebook = np.asarray(codebook, "float64")
+    counts = np.asarray(counts)
+    used = np.flatnonzero(counts > 0)
+    used = used[np.argsort(-counts[used], kind="stable")]
+    vectors = codebook[used]
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    cosines = vectors @ vectors.T
+    leaders = []
+    for i in range(len(used)):
+        if not leaders or cosines[i, leaders].max() <= threshold:
+            leaders.append(i)
+    if len(used) < 2:
+        return len(leaders), float("nan")
+    np.fill_diagonal(cosines, -np.inf)
+    return len(leaders), float(np.median(cosines.max(axis=1)))
 
 
 class CodebookStatistics:
@@ -84,11 +128,17 @@ class CodebookStatistics:
     - `codebook_usage_batches`: the number of full 256-image batches averaged (0: fewer images);
     - `codebook_usage_total`: the share of codes used anywhere in the dataset;
     - `dead_codes`: the number of codes no image uses;
-    - `perplexity`: `exp(entropy)` of the dataset's code histogram.
+    - `perplexity`: `exp(entropy)` of the dataset's code histogram;
+    - `codes_for_90_percent`: the fewest codes that cover 90% of all tokens;
+    - with `codebook`: `distinct_code_usage`, the share of the codebook that stays used after
+      merging codes within cosine 0.95 (see `codebook_redundancy`), and
+      `median_nearest_code_cosine`, the median cosine of a used code to its nearest other
+      used code (near 1: the used codes are mostly near-duplicates).
 
     Args:
         num_codes: codebook size.
         usage_batch_size: images per usage batch (256 in the paper).
+        codebook: optional `(num_codes, code_dim)` code vectors for the redundancy measures.
 
     Example:
 
@@ -98,12 +148,19 @@ class CodebookStatistics:
     (0.5, 1)
     """
 
-    def __init__(self, num_codes, usage_batch_size=USAGE_BATCH):
+    def __init__(self, num_codes, usage_batch_size=USAGE_BATCH, codebook=None):
         for name, value in (("num_codes", num_codes), ("usage_batch_size", usage_batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
         self.num_codes = num_codes
         self.usage_batch_size = usage_batch_size
+        self.codebook = None if codebook is None else np.asarray(ops.convert_to_numpy(codebook))
+        if self.codebook is not None and (
+            self.codebook.ndim != 2 or self.codebook.shape[0] != num_codes
+        ):
+            raise ValueError(
+                f"`codebook` must have shape ({num_codes}, code_dim), got {self.codebook.shape}."
+            )
         self.counts = np.zeros(num_codes, "int64")
         self.usage_per_batch = []
         self._pending = []  # ids of images not yet in a full usage batch
@@ -132,13 +189,19 @@ class CodebookStatistics:
             usage = float(np.mean(self.usage_per_batch))
         else:
             usage = used / self.num_codes
-        return {
+        result = {
             "codebook_usage": usage,
             "codebook_usage_batches": len(self.usage_per_batch),
             "codebook_usage_total": used / self.num_codes,
             "dead_codes": self.num_codes - used,
             "perplexity": float(np.exp(-np.sum(probs * np.log(probs)))) if total else 0.0,
+            "codes_for_90_percent": codes_for_coverage(self.counts),
         }
+        if self.codebook is not None:
+            distinct, nearest = codebook_redundancy(self.codebook, self.counts)
+            result["distinct_code_usage"] = distinct / self.num_codes
+            result["median_nearest_code_cosine"] = nearest
+        return result
 
 
 def dead_codes(ids, num_codes):

@@ -87,7 +87,9 @@ def evaluate_tokenizer(
         A dict of Python numbers: `images` (count); the means over images of `l1`, `l2` (MSE),
         `psnr` (dB) and `ssim` (images of at least 11x11); `logit_laplace_nll` (nats per
         sub-pixel, logit-Laplace tokenizers only); `codebook_usage` (the paper's),
-        `codebook_usage_batches`, `codebook_usage_total`, `dead_codes`, `perplexity` (see
+        `codebook_usage_batches`, `codebook_usage_total`, `dead_codes`, `perplexity`,
+        `codes_for_90_percent` and, for a tokenizer with a `quantizer`, the redundancy
+        measures `distinct_code_usage` and `median_nearest_code_cosine` (see
         `CodebookStatistics`), `num_codes`; and `frechet_distance` with a `feature_extractor`.
 
     Example:
@@ -105,7 +107,9 @@ def evaluate_tokenizer(
             f"{type(tokenizer).__name__}."
         )
     features = _feature_function(feature_extractor)
-    codes = CodebookStatistics(int(tokenizer.num_codes), usage_batch_size)
+    quantizer = getattr(tokenizer, "quantizer", None)
+    codebook = quantizer.normalized_codebook() if quantizer is not None else None
+    codes = CodebookStatistics(int(tokenizer.num_codes), usage_batch_size, codebook=codebook)
     sums = {}
     nll_sum, count = None, 0
     features_a, features_b = [], []

@@ -54,7 +54,7 @@ def test_euclidean_lookup_without_l2_norm(rng):
 
 
 def test_output_is_projected_code_and_vq_loss_value(rng):
-    quantizer, inputs, outputs = _built(rng, beta=0.25)
+    quantizer, inputs, outputs = _built(rng, beta=0.25, loss_reduction="sum")
     ids = ops.convert_to_numpy(outputs["ids"])
     np.testing.assert_allclose(
         ops.convert_to_numpy(outputs["quantized"]),
@@ -72,6 +72,48 @@ def test_output_is_projected_code_and_vq_loss_value(rng):
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_vq_loss_mean_reduction_by_hand():
+    # The default averages the squared error over the code dimensions (taming-transformers):
+    # 4 latents of dim 2 against 2 hand-placed unit codes.
+    quantizer = VectorQuantizer(num_codes=2, code_dim=2, beta=0.5)
+    quantizer.build((None, 2))
+    quantizer.input_projection.set_weights([np.eye(2, dtype="float32"), np.zeros(2, "float32")])
+    quantizer.codebook.assign(np.array([[1.0, 0.0], [0.0, 1.0]], "float32"))
+    inputs = np.array([[3.0, 4.0], [1.0, 0.0], [4.0, 3.0], [0.0, 2.0]], "float32")
+    outputs = quantizer(inputs)
+    # Normalized latents (0.6, 0.8), (1, 0), (0.8, 0.6), (0, 1); nearest codes 1, 0, 0, 1.
+    np.testing.assert_array_equal(ops.convert_to_numpy(outputs["ids"]), [1, 0, 0, 1])
+    squared = [0.36 + 0.04, 0.0, 0.04 + 0.36, 0.0]  # per latent, summed over the 2 dims
+    per_dimension = np.mean(squared) / 2
+    np.testing.assert_allclose(float(outputs["vq_loss"]), 1.5 * per_dimension, rtol=1e-5)
+    quantizer.loss_reduction = "sum"
+    np.testing.assert_allclose(float(quantizer(inputs)["vq_loss"]), 1.5 * 0.2, rtol=1e-5)
+
+
+def test_latent_norm_normalizes_before_the_projection(rng):
+    quantizer, inputs, outputs = _built(rng, latent_norm=True)
+    mean = inputs.mean(-1, keepdims=True)
+    normed = (inputs - mean) / np.sqrt(inputs.var(-1, keepdims=True) + 1e-6)
+    kernel, bias = (ops.convert_to_numpy(w) for w in quantizer.input_projection.weights)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(outputs["latents"]),
+        _normalize(normed @ kernel + bias),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    # Shifting and scaling the inputs changes nothing.
+    shifted = quantizer(3.0 * inputs + 2.0)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(shifted["ids"]), ops.convert_to_numpy(outputs["ids"])
+    )
+
+
+def test_codebook_init_scale(rng):
+    quantizer, _, _ = _built(rng, codebook_init_scale=0.01)
+    codebook = ops.convert_to_numpy(quantizer.codebook)
+    assert 0.005 < codebook.std() < 0.02
 
 
 def _input_gradient(fn, x):
@@ -165,3 +207,7 @@ def test_config_round_trip_and_bad_args(rng):
     )
     with pytest.raises(ValueError, match="`num_codes`"):
         VectorQuantizer(num_codes=0)
+    with pytest.raises(ValueError, match="`loss_reduction` must be one of"):
+        VectorQuantizer(loss_reduction="max")
+    with pytest.raises(ValueError, match="`codebook_init_scale` must be a number > 0"):
+        VectorQuantizer(codebook_init_scale=0)

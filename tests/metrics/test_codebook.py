@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from keras_vim.metrics import CodebookPerplexity, CodebookStatistics, CodebookUsage, dead_codes
+from keras_vim.metrics import (
+    CodebookPerplexity,
+    CodebookStatistics,
+    CodebookUsage,
+    codebook_redundancy,
+    codes_for_coverage,
+    dead_codes,
+)
 
 
 def test_usage_metric_averages_batches():
@@ -56,3 +63,32 @@ def test_dead_codes_and_bad_ids():
         CodebookStatistics(num_codes=4).update(np.array([[0.5]]))
     with pytest.raises(ValueError, match="usage_batch_size"):
         CodebookStatistics(num_codes=4, usage_batch_size=0)
+
+
+def test_codes_for_coverage():
+    # 10 tokens: code 2 covers 5, code 0 three more (80%), a third code reaches 90%.
+    assert codes_for_coverage(np.array([3, 1, 5, 1, 0])) == 3
+    assert codes_for_coverage(np.array([3, 1, 5, 1, 0]), coverage=0.8) == 2
+    assert codes_for_coverage(np.array([0, 0])) == 0
+
+
+def test_redundancy_merges_near_duplicate_codes():
+    angle = np.deg2rad(10.0)  # cosine 0.985 > 0.95: one code
+    codebook = np.array(
+        [[1.0, 0.0], [np.cos(angle), np.sin(angle)], [0.0, 2.0], [-1.0, 0.0], [0.0, -1.0]]
+    )
+    counts = np.array([5, 3, 2, 1, 0])  # the last code is unused: it counts for nothing
+    distinct, nearest = codebook_redundancy(codebook, counts)
+    assert distinct == 3
+    # Nearest other used code: 0 <-> 1 at 10 degrees; code 2 to code 1 at 80 degrees; code 3
+    # to code 2 at 90 degrees.
+    expected = np.median([np.cos(angle), np.cos(angle), np.sin(angle), 0.0])
+    assert nearest == pytest.approx(expected)
+    stats = CodebookStatistics(num_codes=5, usage_batch_size=1, codebook=codebook)
+    stats.update(np.array([[0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3]]))
+    result = stats.result()
+    assert result["codebook_usage"] == pytest.approx(4 / 5)
+    assert result["distinct_code_usage"] == pytest.approx(3 / 5)
+    assert result["codes_for_90_percent"] == 3  # 5 + 3 + 2 = 10 of 11 tokens is 90.9%
+    with pytest.raises(ValueError, match="`codebook` must have shape"):
+        CodebookStatistics(num_codes=4, codebook=codebook)
