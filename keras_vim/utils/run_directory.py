@@ -36,6 +36,27 @@ def describe_differences(saved, current):
     )
 
 
+@contextlib.contextmanager
+def staged_writes(directory):
+    """Yields an empty staging directory inside `directory`; when the block ends normally,
+    moves what was written there into `directory` (replacing files and directories of the
+    same names). A block that raises leaves `directory` as it was."""
+    staging = os.path.join(directory, STAGING_DIR)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed process
+    os.makedirs(staging)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for name in sorted(os.listdir(staging)):
+        target = os.path.join(directory, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        os.replace(os.path.join(staging, name), target)
+    os.rmdir(staging)
+
+
 class RunDirectory:
     """A run's output directory.
 
@@ -91,26 +112,24 @@ class RunDirectory:
         if self._record() is None:
             self._write_record(finished=False)
 
-    def read_json(self, name):
-        """A JSON result of the run, e.g. the metrics of a finished run."""
+    def finished_results(self, name):
+        """The JSON results file `name` of the finished run of these settings (announced as
+        reused), or None when there is no such run."""
+        if not self.finished:
+            return None
+        print(
+            f"{self.path} holds the finished run of these settings: its results are reused "
+            "(delete it, or pass a new --output, to run it again).",
+            flush=True,
+        )
         with open(os.path.join(self.path, name)) as f:
             return json.load(f)
 
     @contextlib.contextmanager
     def publishing(self):
-        """Yields an empty staging directory for the run's results; when the block ends
-        normally, moves them into the run directory (replacing those of an earlier attempt
-        of the same run) and marks the run finished."""
-        staging = os.path.join(self.path, STAGING_DIR)
-        shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted attempt
-        os.makedirs(staging)
-        yield staging
-        for name in sorted(os.listdir(staging)):
-            target = os.path.join(self.path, name)
-            if os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
-            os.replace(os.path.join(staging, name), target)
-        os.rmdir(staging)
+        """`staged_writes` into the run directory; marks the run finished when it is done."""
+        with staged_writes(self.path) as staging:
+            yield staging
         self._write_record(finished=True)
 
     def _write_record(self, finished):
