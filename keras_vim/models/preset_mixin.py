@@ -8,6 +8,10 @@ A preset directory holds:
                             in their own file so a preset also resumes adversarial training
     metadata.json           versions, parameter count, date, and the list of weight files
     README.md               the model card
+
+`save_to_preset` writes the files into a new directory beside the target and moves it into
+place when all are written, so a failed save leaves an earlier preset as it was, and a
+replaced preset leaves none of its files behind.
 """
 
 import datetime
@@ -22,6 +26,7 @@ import keras
 from keras.src.saving import saving_lib
 
 from keras_vim.models.preset_handles import download_preset, is_hub_handle
+from keras_vim.utils.replaced_directory import replaced_directory
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -118,20 +123,32 @@ class PresetMixin:
         config_path = os.path.join(preset_dir, CONFIG_FILE)
         if not os.path.isfile(config_path):
             raise FileNotFoundError(f"Preset directory {preset_dir!r} has no {CONFIG_FILE}.")
-        try:
-            with open(config_path) as f:
-                serialized = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{config_path} is not valid JSON: {error}") from error
+        serialized = _read_json_object(config_path)
         class_name = serialized.get("class_name", cls.__name__)
-        return class_name, {**serialized.get("config", serialized), **overrides}
+        config = serialized.get("config", serialized)
+        if not isinstance(class_name, str) or not isinstance(config, dict):
+            raise ValueError(
+                f"{config_path} must hold a serialized model: a string `class_name` and a "
+                f"`config` object; got class_name {class_name!r} and config {config!r:.80}."
+            )
+        return class_name, {**config, **overrides}
 
     def _load_preset_weights(self, preset_dir):
         metadata_path = os.path.join(preset_dir, METADATA_FILE)
-        files = [WEIGHTS_FILE]
+        files = [WEIGHTS_FILE]  # a preset without metadata.json (keras-hub writes one)
         if os.path.isfile(metadata_path):
-            with open(metadata_path) as f:
-                files = json.load(f).get("weights_files", files)
+            files = _read_json_object(metadata_path).get("weights_files", files)
+        if not isinstance(files, list) or not all(isinstance(name, str) for name in files):
+            raise ValueError(
+                f"{metadata_path}: `weights_files` must be a list of file names; got {files!r}."
+            )
+        # Without it the model would keep its random weights, silently.
+        if WEIGHTS_FILE not in files:
+            raise ValueError(
+                f"{metadata_path} lists weights files {files}, without {WEIGHTS_FILE!r}: the "
+                f"model would keep random weights. List {WEIGHTS_FILE!r} in `weights_files`, "
+                "or pass `load_weights=False` to build the model with random weights."
+            )
         extra = {name: attr for attr, name in self.preset_extra_weights.items()}
         for name in files:
             path = os.path.join(preset_dir, name)
@@ -143,15 +160,58 @@ class PresetMixin:
             else:
                 raise ValueError(f"{metadata_path} lists an unknown weights file {name!r}.")
 
-    def save_to_preset(self, preset_dir, model_card=None):
+    def save_to_preset(self, preset_dir, model_card=None, overwrite=False):
         """Writes the preset files (see the module docstring) into `preset_dir`.
 
+        The files are written beside `preset_dir` and moved into place when all are written:
+        a failed save leaves what was there as it was.
+
         Args:
-            preset_dir: the directory (created if needed).
+            preset_dir: the directory (created if needed). A preset of this class there is
+                replaced whole; anything else there is refused unless `overwrite`.
             model_card: optional Markdown (how the model was trained, what it scores) added
                 to the generated `README.md`.
+            overwrite: replace a non-empty `preset_dir` that is not a preset of this class
+                (its files are removed).
         """
-        os.makedirs(preset_dir, exist_ok=True)
+        preset_dir = self._check_save_target(preset_dir, model_card, overwrite)
+        with replaced_directory(preset_dir) as staging:
+            self._write_preset(staging, model_card)
+
+    def _check_save_target(self, preset_dir, model_card, overwrite):
+        """Checks `save_to_preset`'s arguments before anything is written; returns the path."""
+        if not isinstance(preset_dir, (str, os.PathLike)):
+            raise TypeError(
+                f"`preset_dir` must be a directory path (str or os.PathLike); got "
+                f"{type(preset_dir).__name__} {preset_dir!r}."
+            )
+        if model_card is not None and not isinstance(model_card, str):
+            raise TypeError(
+                f"`model_card` must be a str of Markdown or None; got "
+                f"{type(model_card).__name__} {model_card!r}."
+            )
+        if not isinstance(overwrite, bool):
+            raise TypeError(
+                f"`overwrite` must be True or False; got {type(overwrite).__name__} {overwrite!r}."
+            )
+        preset_dir = os.fspath(preset_dir)
+        if os.path.exists(preset_dir) and not os.path.isdir(preset_dir):
+            raise NotADirectoryError(f"`preset_dir` {preset_dir!r} is a file, not a directory.")
+        if overwrite or not os.path.isdir(preset_dir) or not os.listdir(preset_dir):
+            return preset_dir
+        held = _preset_class_name(preset_dir)
+        if held == type(self).__name__:
+            return preset_dir
+        names = sorted(os.listdir(preset_dir))
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        what = f"a {held} preset" if held else f"files that are not a preset ({shown})"
+        raise FileExistsError(
+            f"`preset_dir` {preset_dir!r} holds {what}, not a {type(self).__name__} preset: "
+            "pass `overwrite=True` to replace it (its files are removed), or choose another "
+            "directory."
+        )
+
+    def _write_preset(self, preset_dir, model_card):
         with open(os.path.join(preset_dir, CONFIG_FILE), "w") as f:
             json.dump(keras.saving.serialize_keras_object(self), f, indent=2)
         parts = {attr: getattr(self, attr) for attr in self.preset_extra_weights}
@@ -224,3 +284,35 @@ def _load_weights_file(target, path, objects_to_skip=()):
             f"Preset weights file {path!r} does not match the model built from its "
             f"{CONFIG_FILE} ({type(error).__name__}: {error})."
         ) from error
+
+
+def _read_json_object(path):
+    """The JSON object in `path`; a ValueError naming the file when it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        kind = _JSON_KINDS.get(type(value), type(value).__name__)
+        raise ValueError(f"{path} must hold a JSON object ({{...}}); got a JSON {kind}.")
+    return value
+
+
+_JSON_KINDS = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _preset_class_name(directory):
+    """The class a preset directory's config.json names, or None when it holds no preset."""
+    try:
+        class_name = _read_json_object(os.path.join(directory, CONFIG_FILE)).get("class_name")
+    except (OSError, ValueError):
+        return None
+    return class_name if isinstance(class_name, str) else None

@@ -185,6 +185,161 @@ def test_unknown_name_and_bad_type():
         VIM.from_preset(3)
 
 
+def test_weights_files_without_the_model_weights(vqgan_preset, tmp_path):
+    # Issue 16: an empty list loaded nothing, and the model kept its random weights.
+    directory = copy_preset(vqgan_preset[1], tmp_path)
+    for files in ([], ["discriminator.weights.h5"]):
+        write_metadata(directory, weights_files=files)
+        with pytest.raises(ValueError, match="metadata.json lists weights files .*without 'model"):
+            VitVQGAN.from_preset(directory)
+    write_metadata(directory, weights_files="model.weights.h5")
+    with pytest.raises(ValueError, match="metadata.json: `weights_files` must be a list"):
+        VitVQGAN.from_preset(directory)
+    assert VitVQGAN.from_preset(directory, load_weights=False).built
+
+
+def write_metadata(directory, **changes):
+    path = os.path.join(directory, "metadata.json")
+    with open(path) as f:
+        metadata = json.load(f)
+    with open(path, "w") as f:
+        json.dump({**metadata, **changes}, f)
+
+
+def test_invalid_metadata(vqgan_preset, tmp_path):
+    directory = copy_preset(vqgan_preset[1], tmp_path)
+    with open(os.path.join(directory, "metadata.json"), "w") as f:
+        f.write('{"weights_files": ["model.wei')
+    with pytest.raises(ValueError, match="metadata.json is not valid JSON"):
+        VitVQGAN.from_preset(directory)
+
+
+@pytest.mark.parametrize("name", ["config.json", "metadata.json"])
+def test_json_that_is_not_an_object(vqgan_preset, tmp_path, name):
+    directory = copy_preset(vqgan_preset[1], tmp_path)
+    with open(os.path.join(directory, name), "w") as f:
+        json.dump(["model.weights.h5"], f)
+    with pytest.raises(ValueError, match=rf"{name} must hold a JSON object .*got a JSON array"):
+        VitVQGAN.from_preset(directory)
+
+
+def test_config_without_a_config_object(vqgan_preset, tmp_path):
+    directory = copy_preset(vqgan_preset[1], tmp_path)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump({"class_name": "VitVQGAN", "config": [1, 2]}, f)
+    with pytest.raises(ValueError, match="config.json must hold a serialized model"):
+        VitVQGAN.from_preset(directory)
+
+
+# --- saving over a directory: refused, or replaced whole, never a mix -----------------------
+
+
+def snapshot(directory):
+    """Every file under `directory`, by relative path, with its bytes."""
+    files = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, directory)] = f.read()
+    return files
+
+
+def micro_vim():
+    keras.utils.set_random_seed(4)
+    return VIM(**MICRO_VIM)
+
+
+VIM_PRESET_FILES = {"config.json", "model.weights.h5", "metadata.json", "README.md"}
+
+
+def test_save_refuses_a_directory_that_is_not_a_preset(tmp_path):
+    directory = tmp_path / "mine"
+    directory.mkdir()
+    (directory / "README.md").write_text("My notes.\n")
+    before = snapshot(directory)
+    with pytest.raises(FileExistsError, match="files that are not a preset .*README.md.*overwrite"):
+        micro_vim().save_to_preset(str(directory))
+    assert snapshot(directory) == before
+    assert os.listdir(tmp_path) == ["mine"]  # no staging directory left
+
+
+def test_save_refuses_a_preset_of_another_class_then_overwrites_it_whole(vqgan_preset, tmp_path):
+    # Issue 16: a VIM saved over a tokenizer preset left its discriminator.weights.h5 behind.
+    directory = copy_preset(vqgan_preset[1], tmp_path)
+    before = snapshot(directory)
+    model = micro_vim()
+    with pytest.raises(FileExistsError, match="holds a VitVQGAN preset, not a VIM preset"):
+        model.save_to_preset(directory)
+    assert snapshot(directory) == before
+    model.save_to_preset(directory, overwrite=True)
+    assert set(os.listdir(directory)) == VIM_PRESET_FILES
+    assert isinstance(VIM.from_preset(directory), VIM)
+    assert sorted(os.listdir(tmp_path)) == ["copy"]
+
+
+def test_save_replaces_a_preset_of_the_same_class_whole(tmp_path):
+    directory = str(tmp_path / "nested" / "vim")  # parents are created
+    micro_vim().save_to_preset(directory)
+    with open(os.path.join(directory, "stale.weights.h5"), "w") as f:
+        f.write("from an earlier save")
+    model = micro_vim()
+    model.save_to_preset(directory, model_card="Second save.")
+    assert set(os.listdir(directory)) == VIM_PRESET_FILES
+    with open(os.path.join(directory, "README.md")) as f:
+        assert "Second save." in f.read()
+    assert os.listdir(tmp_path / "nested") == ["vim"]
+    os.makedirs(tmp_path / "empty")
+    model.save_to_preset(str(tmp_path / "empty"))  # an empty directory is no one's
+    assert set(os.listdir(tmp_path / "empty")) == VIM_PRESET_FILES
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        (dict(model_card=123), "`model_card` must be a str of Markdown or None; got int 123"),
+        (dict(model_card=b"# card"), "`model_card` must be a str .*got bytes"),
+        (dict(overwrite="yes"), "`overwrite` must be True or False; got str 'yes'"),
+        (dict(overwrite=1), "`overwrite` must be True or False; got int 1"),
+    ],
+)
+def test_save_checks_its_arguments_before_writing(tmp_path, arguments, match):
+    # Issue 16: model_card=123 rewrote the preset, left README.md empty, then failed.
+    directory = str(tmp_path / "vim")
+    micro_vim().save_to_preset(directory)
+    before = snapshot(directory)
+    with pytest.raises(TypeError, match=match):
+        micro_vim().save_to_preset(directory, **arguments)
+    assert snapshot(directory) == before
+    assert os.listdir(tmp_path) == ["vim"]
+
+
+def test_save_checks_the_directory_argument(tmp_path):
+    with pytest.raises(TypeError, match="`preset_dir` must be a directory path .*got int 3"):
+        micro_vim().save_to_preset(3)
+    path = tmp_path / "file"
+    path.write_text("not a directory")
+    with pytest.raises(NotADirectoryError, match="`preset_dir` .*file' is a file"):
+        micro_vim().save_to_preset(path, overwrite=True)
+    assert path.read_text() == "not a directory"
+
+
+def test_a_failed_save_leaves_the_earlier_preset(tmp_path, monkeypatch):
+    directory = str(tmp_path / "vim")
+    micro_vim().save_to_preset(directory)
+    before = snapshot(directory)
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    # The model card is made last: config.json, the weights and metadata.json are written.
+    monkeypatch.setattr(VIM, "_model_card", fail)
+    with pytest.raises(OSError, match="disk full"):
+        micro_vim().save_to_preset(directory)
+    assert snapshot(directory) == before
+    assert os.listdir(tmp_path) == ["vim"]
+
+
 # --- hub handles ----------------------------------------------------------------------------
 
 
