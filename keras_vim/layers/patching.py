@@ -1,18 +1,21 @@
 """Patch embedding and its inverse: the tokenizer's image <-> token-grid geometry."""
 
+import numbers
+
 import keras
 from keras import ops
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _to_pair(value, name):
-    if isinstance(value, int):
-        return (value, value)
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, int) for v in value)
-    ):
-        return tuple(value)
+    """An int or a pair of ints (numpy ones too) as a pair of Python ints."""
+    if _is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
+        return (int(value[0]), int(value[1]))
     raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}.")
 
 

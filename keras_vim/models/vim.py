@@ -2,6 +2,7 @@
 image token ids in raster order."""
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -21,19 +22,32 @@ from keras_vim.sampling.loop import compile_function
 from keras_vim.sampling.rejection import rejection_sample
 from keras_vim.training.vim_schedules import vim_optimizer
 from keras_vim.utils.arrays import concrete_numpy
+from keras_vim.utils.checked_batches import CheckedInputs
+from keras_vim.utils.checks import check_id_range, check_integer, check_real
 
 _INPUT_KEYS = ("tokens", "class_ids")
+
+
+def _as_array(value, name, expected):
+    """Nested lists and tuples as numpy; a TypeError naming `name` for what is no array."""
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"`{name}` must be {expected}, got {value!r} ({type(value).__name__}).")
+    return value
+
+
+def _dtype_name(x):
+    try:
+        return keras.backend.standardize_dtype(x.dtype)
+    except ValueError:  # strings, objects: not a Keras dtype
+        return str(x.dtype)
 
 
 def _is_array_like(x):
     return isinstance(x, (list, np.ndarray)) or (
         hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, keras.KerasTensor)
     )
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
 
 
 class _FunctionCache:
@@ -44,7 +58,7 @@ class _FunctionCache:
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
-class VIM(PresetMixin, keras.Model):
+class VIM(PresetMixin, CheckedInputs, keras.Model):
     """Vector-quantized Image Modeling prior: a decoder-only Transformer over token ids.
 
     The ids of a `(h, w)` token grid (from `VitVQGAN.encode`) are read in raster order. Each id
@@ -107,31 +121,30 @@ class VIM(PresetMixin, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_int("vocabulary_size", vocabulary_size, minimum=2)
+        vocabulary_size = check_integer("vocabulary_size", vocabulary_size, minimum=2)
         grid_size = _to_pair(grid_size, "grid_size")
         if min(grid_size) < 1:
             raise ValueError(f"`grid_size` must be positive, got {grid_size}.")
-        for name, value in (
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("mlp_dim", mlp_dim),
-        ):
-            _check_int(name, value)
+        num_layers = check_integer("num_layers", num_layers, minimum=1)
+        num_heads = check_integer("num_heads", num_heads, minimum=1)
+        hidden_dim = check_integer("hidden_dim", hidden_dim, minimum=1)
+        mlp_dim = check_integer("mlp_dim", mlp_dim, minimum=1)
         if hidden_dim % num_heads:
             raise ValueError(
                 f"`hidden_dim`={hidden_dim} must be divisible by `num_heads`={num_heads}."
             )
-        if num_classes is not None:
-            _check_int("num_classes", num_classes)
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
-        if not 0 <= class_dropout < 1:
-            raise ValueError(f"`class_dropout` must be in [0, 1), got {class_dropout!r}.")
+        num_classes = check_integer("num_classes", num_classes, minimum=1, allow_none=True)
+        dropout = check_real("dropout", dropout, 0, 1, include_maximum=False)
+        class_dropout = check_real("class_dropout", class_dropout, 0, 1, include_maximum=False)
         if class_dropout and num_classes is None:
             raise ValueError("`class_dropout` needs a class-conditional model (`num_classes`).")
-        if seed is not None:
-            _check_int("seed", seed, minimum=0)
+        seed = check_integer("seed", seed, minimum=0, allow_none=True)
+        layer_norm_epsilon = check_real(
+            "layer_norm_epsilon", layer_norm_epsilon, minimum=0, include_minimum=False
+        )
+        initializer_range = check_real(
+            "initializer_range", initializer_range, minimum=0, include_minimum=False
+        )
 
         self.vocabulary_size = vocabulary_size
         self.grid_size = grid_size
@@ -250,8 +263,7 @@ class VIM(PresetMixin, keras.Model):
 
     def check_tokens(self, tokens, name="tokens", max_length=None):
         """Validates token ids `(B, h, w)` or a raster-order prefix `(B, T)`, `T <= h * w`."""
-        if isinstance(tokens, (list, tuple)):
-            tokens = np.asarray(tokens)
+        tokens = _as_array(tokens, name, "an integer array of shape (batch, h, w)")
         max_length = self.sequence_length if max_length is None else max_length
         shape = tuple(tokens.shape)
         if len(shape) == 3:
@@ -271,17 +283,14 @@ class VIM(PresetMixin, keras.Model):
             raise ValueError(
                 f"`{name}` must have shape (batch, h, w) or (batch, length), got {shape}."
             )
-        dtype = keras.backend.standardize_dtype(tokens.dtype)
+        dtype = _dtype_name(tokens)
         if "int" not in dtype:
             raise TypeError(f"`{name}` must be an integer array, got dtype {dtype!r}.")
         values = concrete_numpy(tokens)
-        if values is not None and values.size:
-            low, high = values.min(), values.max()
-            if low < 0 or high >= self.vocabulary_size:
-                raise ValueError(
-                    f"`{name}` must be in [0, {self.vocabulary_size - 1}] "
-                    f"(vocabulary_size={self.vocabulary_size}), got values in [{low}, {high}]."
-                )
+        if values is not None:
+            check_id_range(
+                name, values, self.vocabulary_size, f"vocabulary_size={self.vocabulary_size}"
+            )
         return tokens
 
     def check_class_ids(self, class_ids, batch_size=None, name="class_ids", required=True):
@@ -301,8 +310,12 @@ class VIM(PresetMixin, keras.Model):
                     f"`{name}` (one int per example; {self.null_class_id} is the null class)."
                 )
             return None
-        if isinstance(class_ids, (list, tuple, int, np.integer)):
+        if isinstance(class_ids, numbers.Integral) and not isinstance(class_ids, bool):
             class_ids = np.asarray(class_ids)
+        class_ids = _as_array(class_ids, name, "an int or an integer array of shape (batch,)")
+        dtype = _dtype_name(class_ids)
+        if "int" not in dtype:
+            raise TypeError(f"`{name}` must be integers, got dtype {dtype!r}.")
         shape = tuple(class_ids.shape)
         if len(shape) == 2 and shape[1] == 1:
             class_ids = ops.reshape(class_ids, (-1,))
@@ -313,18 +326,13 @@ class VIM(PresetMixin, keras.Model):
             raise ValueError(
                 f"`{name}` has {shape[0]} entries but the batch has {batch_size} examples."
             )
-        dtype = keras.backend.standardize_dtype(class_ids.dtype)
-        if "int" not in dtype:
-            raise TypeError(f"`{name}` must be integers, got dtype {dtype!r}.")
         values = concrete_numpy(class_ids)
-        if values is not None and values.size:
-            low, high = values.min(), values.max()
-            if low < 0 or high > self.num_classes:
-                raise ValueError(
-                    f"`{name}` must be in [0, {self.num_classes - 1}] (num_classes="
-                    f"{self.num_classes}; {self.null_class_id} is the null class), got values "
-                    f"in [{low}, {high}]."
-                )
+        if values is not None:
+            detail = (
+                f"num_classes={self.num_classes}: the classes 0..{self.num_classes - 1} and "
+                f"the null class {self.null_class_id}"
+            )
+            check_id_range(name, values, self.num_classes + 1, detail)
         return class_ids
 
     # --- the forward pass ------------------------------------------------------------------
@@ -428,7 +436,7 @@ class VIM(PresetMixin, keras.Model):
         """
         if self.num_classes is None:
             self.check_class_ids(class_ids)
-            _check_int("batch_size", batch_size)
+            batch_size = check_integer("batch_size", batch_size, minimum=1)
             condition_ids = ops.zeros((batch_size,), "int32")
         else:
             class_ids = self.check_class_ids(class_ids)
@@ -449,14 +457,14 @@ class VIM(PresetMixin, keras.Model):
             `(logits, cache)`: logits `(B, T, vocabulary_size)` of the tokens at positions
             `cache_index + 1, ..., cache_index + T`, and the updated cache.
         """
-        if isinstance(cache_index, int):
+        if isinstance(cache_index, numbers.Integral):
+            # The index first: the room left for `token_ids` depends on it.
+            cache_index = check_integer(
+                "cache_index", cache_index, minimum=0, maximum=self.sequence_length - 2
+            )
             token_ids = self.check_tokens(
                 token_ids, "token_ids", max_length=self.sequence_length - 1 - cache_index
             )
-            if not 0 <= cache_index < self.sequence_length - 1:
-                raise ValueError(
-                    f"`cache_index` must be in [0, {self.sequence_length - 2}], got {cache_index}."
-                )
         else:
             token_ids = self.check_tokens(token_ids, "token_ids")
         x = self.token_embedding(ops.cast(token_ids, "int32"))
@@ -544,20 +552,31 @@ class VIM(PresetMixin, keras.Model):
                 class-conditional models trained with `class_dropout > 0`; None disables it.
             seed: int seed; None draws one from the model's sampling seed generator.
         """
-        check_sampling_args(self.vocabulary_size, temperature, top_k, top_p)
+        temperature, top_k, top_p = check_sampling_args(
+            self.vocabulary_size, temperature, top_k, top_p
+        )
+        num_samples = check_integer("num_samples", num_samples, minimum=1, allow_none=True)
+        guidance_scale = check_real("guidance_scale", guidance_scale, allow_none=True)
+        seed = check_integer("seed", seed, minimum=0, allow_none=True)
         if self.num_classes is None:
             self.check_class_ids(class_ids)
-            _check_int("num_samples", num_samples)
+            if num_samples is None:
+                raise ValueError("`num_samples` is required for an unconditional VIM.")
             if guidance_scale is not None:
                 raise ValueError(
                     "`guidance_scale` needs a class-conditional VIM (num_classes is None)."
                 )
             condition_ids = ops.zeros((num_samples,), "int32")
         else:
+            if guidance_scale is not None and not self.class_dropout:
+                raise ValueError(
+                    "`guidance_scale` needs a VIM trained with `class_dropout` > 0: this one "
+                    "has class_dropout=0, so its null class was never trained. Pass "
+                    "guidance_scale=None."
+                )
             if class_ids is None:
                 self.check_class_ids(None)
-            if isinstance(class_ids, (int, np.integer)) and not isinstance(class_ids, bool):
-                _check_int("num_samples", 1 if num_samples is None else num_samples)
+            if isinstance(class_ids, numbers.Integral) and not isinstance(class_ids, bool):
                 class_ids = np.full((num_samples or 1,), class_ids, "int32")
             class_ids = self.check_class_ids(class_ids)
             if num_samples is not None and num_samples != class_ids.shape[0]:
@@ -569,19 +588,12 @@ class VIM(PresetMixin, keras.Model):
             num_samples = int(condition_ids.shape[0])
             if num_samples < 1:
                 raise ValueError("`class_ids` is empty.")
-            if guidance_scale is not None and (
-                isinstance(guidance_scale, bool)
-                or not isinstance(guidance_scale, (int, float))
-                or not math.isfinite(guidance_scale)
-            ):
-                raise ValueError(f"`guidance_scale` must be a number, got {guidance_scale!r}.")
         if seed is None:
             seed = int(
                 ops.convert_to_numpy(
                     keras.random.randint((), 0, 2**31 - 1, seed=self.sampling_seed_generator)
                 )
             )
-        _check_int("seed", seed, minimum=0)
         base_seed = ops.convert_to_tensor(
             [seed % 2**31, 0], dtype=self.sampling_seed_generator.state.dtype
         )
@@ -657,13 +669,8 @@ class VIM(PresetMixin, keras.Model):
         """
         if block is None:
             block = (self.num_layers + 1) // 2
-        if isinstance(block, bool) or not isinstance(block, (int, np.integer)):
-            raise ValueError(f"`block` must be an int in [1, {self.num_layers}], got {block!r}.")
-        if not 1 <= block <= self.num_layers:
-            raise ValueError(
-                f"`block` must be in [1, {self.num_layers}] (1-based: the output of the "
-                f"block-th of {self.num_layers} blocks), got {block}."
-            )
+        # 1-based: the output of the block-th block.
+        block = check_integer("block", block, minimum=1, maximum=self.num_layers)
         tokens = self.check_tokens(tokens)
         if len(tokens.shape) == 2 and tokens.shape[1] != self.sequence_length:
             raise ValueError(
@@ -758,8 +765,8 @@ class VIM(PresetMixin, keras.Model):
         self.accuracy_tracker.update_state(targets, logits)
         return self.get_metrics_result()
 
-    def _check_data(self, x, y):
-        """Checks in-memory training data at the API boundary (datasets are checked lazily)."""
+    def _check_arrays(self, x, y):
+        """Checks in-memory data whole (see `CheckedInputs`); other inputs pass."""
         if x is None or not (isinstance(x, (dict, tuple)) or _is_array_like(x)):
             return
         tokens, class_ids = self._unpack_inputs(x)
@@ -770,13 +777,12 @@ class VIM(PresetMixin, keras.Model):
         tokens = self.check_tokens(tokens)
         self.check_class_ids(class_ids, tokens.shape[0])
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        self._check_data(x, y)
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_data(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+    def _check_batch(self, batch):
+        """Checks one batch of a dataset or generator as the steps would receive it."""
+        (inputs,) = self._as_model_inputs(batch)
+        tokens, class_ids = self._unpack_inputs(inputs)
+        tokens = self.check_tokens(tokens)
+        self.check_class_ids(class_ids, tokens.shape[0])
 
     def get_config(self):
         config = super().get_config()

@@ -6,44 +6,32 @@ Filtered-out entries are set to `-inf`, so a softmax gives them probability exac
 (so that a compiled loop need not be rebuilt when they change); `k` is a Python int.
 """
 
-import math
+import numbers
 
 import keras
 from keras import ops
 
+from keras_vim.utils.checks import check_integer, check_real
+
 
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a number > 0, got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value!r}.")
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_sampling_args(vocabulary_size, temperature=1.0, top_k=None, top_p=None):
-    """Validates sampling settings; raises a ValueError naming the bad argument."""
-    _check_positive_number("temperature", temperature)
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= vocabulary_size
-    ):
-        raise ValueError(
-            f"`top_k` must be None or an int in [1, {vocabulary_size}] (the vocabulary size), "
-            f"got {top_k!r}."
-        )
-    if top_p is not None and (
-        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
-    ):
-        raise ValueError(f"`top_p` must be None or a number in (0, 1], got {top_p!r}.")
+    """Validates sampling settings (numpy scalars welcome); returns them as Python numbers.
+    Raises a TypeError or ValueError naming the bad argument."""
+    temperature = check_real("temperature", temperature, minimum=0, include_minimum=False)
+    top_k = check_integer("top_k", top_k, minimum=1, maximum=vocabulary_size, allow_none=True)
+    top_p = check_real("top_p", top_p, minimum=0, maximum=1, include_minimum=False, allow_none=True)
+    return temperature, top_k, top_p
 
 
 def apply_temperature(logits, temperature):
     """Divides logits by `temperature` (> 0): below 1 sharpens, above 1 flattens."""
     logits = ops.cast(logits, "float32")
-    if _is_number(temperature) or temperature is None:
-        _check_positive_number("temperature", temperature)
+    if _is_number(temperature) or temperature is None or isinstance(temperature, bool):
+        temperature = check_real("temperature", temperature, minimum=0, include_minimum=False)
         if temperature == 1:
             return logits
     return logits / ops.cast(temperature, "float32")
@@ -59,8 +47,7 @@ def top_k_filter(logits, k):
     """
     logits = ops.cast(logits, "float32")
     vocabulary_size = logits.shape[-1]
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"`k` must be a positive int, got {k!r}.")
+    k = check_integer("k", k, minimum=1)
     if vocabulary_size is not None and k >= vocabulary_size:
         return logits
     return ops.where(logits >= kth_largest(logits, k), logits, float("-inf"))
@@ -103,8 +90,7 @@ def top_p_filter(logits, p):
     """
     logits = ops.cast(logits, "float32")
     if _is_number(p) or p is None or isinstance(p, bool):
-        if not _is_number(p) or not 0 < p <= 1:
-            raise ValueError(f"`p` must be a number in (0, 1], got {p!r}.")
+        p = check_real("p", p, minimum=0, maximum=1, include_minimum=False)
         if p == 1:
             return logits
     else:

@@ -34,7 +34,8 @@ def numpy(x):
 @pytest.fixture(scope="module")
 def conditional():
     keras.utils.set_random_seed(1)
-    return VIM(**TINY, num_classes=3)
+    # Class dropout (training only) makes classifier-free guidance legal at sampling.
+    return VIM(**TINY, num_classes=3, class_dropout=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -229,13 +230,14 @@ def test_classifier_free_guidance_endpoints(conditional):
         (
             lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([0, 4]))),
             ValueError,
-            r"class_ids.*\[0, 2\]",
+            r"`class_ids` must be in \[0, 3\] \(num_classes=3: the classes 0..2 and the null "
+            r"class 3\), got values in \[0, 4\]",
         ),
-        (lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([-1, 0]))), ValueError, r"\[0, 2\]"),
+        (lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([-1, 0]))), ValueError, r"\[0, 3\]"),
         (lambda m: m((np.zeros((2, 3, 4), "int32"), np.array([0, 1, 2]))), ValueError, "3 entries"),
         (lambda m: m(np.zeros((2, 3, 4), "int32")), ValueError, "class-conditional"),
         (lambda m: m.generate(num_samples=2), ValueError, "class-conditional"),
-        (lambda m: m.generate(class_ids=[5]), ValueError, r"\[0, 2\]"),
+        (lambda m: m.generate(class_ids=[5]), ValueError, r"\[0, 3\]"),
         (lambda m: m.generate(class_ids=[0], temperature=0), ValueError, "temperature"),
         (lambda m: m.generate(class_ids=[0], top_k=0), ValueError, "top_k"),
         (lambda m: m.generate(class_ids=[0], top_k=VOCAB + 1), ValueError, "top_k"),
@@ -435,7 +437,7 @@ def test_default_optimizer_is_the_papers():
 
 def test_mixed_bfloat16(tokens):
     keras.config.set_dtype_policy("mixed_bfloat16")
-    model = VIM(**TINY, num_classes=3)
+    model = VIM(**TINY, num_classes=3, class_dropout=0.1)
     logits = numpy(model((tokens, CLASSES)))
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
     keys, values = model.initial_cache(1)[0]
@@ -445,3 +447,172 @@ def test_mixed_bfloat16(tokens):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(tokens, CLASSES, batch_size=4, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+# --- bad values in datasets, generators and PyDatasets (issue 16) ---------------------------
+
+
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
+def _bad_sources(tokens, bad_tokens, bad_classes):
+    """One bad batch, first, in each kind of input Keras takes batch by batch."""
+    import tensorflow as tf
+
+    classes = np.array([0, 1, 2, 0], "int32")
+
+    def generator():
+        yield tokens, bad_classes
+        yield tokens, classes
+
+    return {
+        "token_dataset": token_dataset(bad_tokens, classes, batch_size=4, shuffle=False),
+        "tf.data dict": tf.data.Dataset.from_tensor_slices(
+            {"tokens": bad_tokens, "class_ids": classes}
+        ).batch(4),
+        "generator": generator(),
+        "PyDataset": _Batches([(bad_tokens, classes), (tokens, classes)]),
+    }
+
+
+TOKENS_MESSAGE = r"`tokens` must be in \[0, 15\] \(vocabulary_size=16\), got values in \[0, 16\]"
+CLASSES_MESSAGE = r"`class_ids` must be in \[0, 3\] .*null class 3\), got values in \[0, 7\]"
+
+
+def test_a_bad_id_in_any_input_raises_and_leaves_the_weights(tokens):
+    """One token id >= vocabulary_size (or class id above the null class) in a dataset turned
+    every weight into NaN on JAX; each input kind now raises before the step."""
+    model = VIM(**TINY, num_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    bad_tokens = tokens.copy()
+    bad_tokens[1, 2, 3] = VOCAB
+    bad_classes = np.array([0, 7, 1, 2], "int32")
+    before = [np.array(w) for w in model.get_weights()]
+    sources = _bad_sources(tokens, bad_tokens, bad_classes)
+    for name, source in sources.items():
+        message = CLASSES_MESSAGE if name == "generator" else TOKENS_MESSAGE
+        with pytest.raises(ValueError, match=message):
+            model.fit(source, epochs=1, verbose=0)
+        for a, b in zip(before, model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    for method in (model.evaluate, model.predict):
+        with pytest.raises(ValueError, match=TOKENS_MESSAGE):
+            method(token_dataset(bad_tokens, CLASSES, batch_size=2, shuffle=False), verbose=0)
+    with pytest.raises(ValueError, match=TOKENS_MESSAGE):
+        model.predict((bad_tokens, CLASSES), verbose=0)
+    with pytest.raises(ValueError, match=TOKENS_MESSAGE):
+        model.fit(tokens, CLASSES, validation_data=(bad_tokens, CLASSES), verbose=0)
+    with pytest.raises(ValueError, match=TOKENS_MESSAGE):
+        model.train_on_batch(bad_tokens, CLASSES)
+
+    # A bad second batch: the first one trained, the weights stay finite, and the model
+    # goes on training on clean data.
+    ids = np.concatenate([tokens, bad_tokens])
+    labels = np.concatenate([CLASSES, CLASSES])
+    with pytest.raises(ValueError, match=TOKENS_MESSAGE):
+        model.fit(token_dataset(ids, labels, batch_size=4, shuffle=False), epochs=1, verbose=0)
+    after = model.get_weights()
+    assert all(np.isfinite(w).all() for w in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    history = model.fit(token_dataset(tokens, CLASSES, batch_size=4), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert model.predict(token_dataset(tokens, CLASSES, batch_size=4), verbose=0).shape == (
+        4,
+        *GRID,
+        VOCAB,
+    )
+
+
+def test_numpy_scalars_are_accepted(conditional, unconditional):
+    python = numpy(conditional.generate(class_ids=SAMPLE_CLASSES, top_k=3, temperature=0.5, seed=0))
+    scalars = conditional.generate(
+        class_ids=SAMPLE_CLASSES, top_k=np.int64(3), temperature=np.float32(0.5), seed=np.int64(0)
+    )
+    np.testing.assert_array_equal(numpy(scalars), python)
+    one_class = conditional.generate(class_ids=np.int64(1), num_samples=np.int32(2), seed=3)
+    assert tuple(one_class.shape) == (2, *GRID)
+    guided = conditional.generate(class_ids=TWO, guidance_scale=np.float64(1.0), seed=4)
+    np.testing.assert_array_equal(numpy(guided), numpy(conditional.generate(TWO.size, TWO, seed=4)))
+    np.testing.assert_array_equal(
+        numpy(unconditional.generate(num_samples=np.int64(6), seed=np.int64(3))),
+        numpy(unconditional.generate(num_samples=6, seed=3)),
+    )
+    model = VIM(
+        **dict(TINY, vocabulary_size=np.int64(VOCAB)), num_classes=np.int64(3), seed=np.int64(2)
+    )
+    assert model.get_config()["seed"] == 2 and type(model.num_classes) is int
+    flat = np.zeros((1, LENGTH), "int32")
+    logits, _ = conditional.call_with_cache(
+        flat[:, 2:3], conditional.start_cache(class_ids=[0])[1], np.int64(2)
+    )
+    assert tuple(logits.shape) == (1, 1, VOCAB)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"class_ids": 3.0}, TypeError, r"`class_ids` must be an int or an integer array"),
+        ({"class_ids": "3"}, TypeError, r"`class_ids` must be an int or an integer array"),
+        ({"class_ids": np.float32(3)}, TypeError, r"`class_ids` must be integers"),
+        ({"class_ids": [0], "temperature": 0}, ValueError, r"`temperature` must be .* > 0, got 0"),
+        ({"class_ids": [0], "temperature": True}, TypeError, r"`temperature` must be"),
+        ({"class_ids": [0], "top_k": np.int64(0)}, ValueError, r"`top_k` .*\[1, 16\], got 0"),
+        ({"class_ids": [0], "seed": -1}, ValueError, r"`seed` must be None or an integer >= 0"),
+        ({"class_ids": [0], "seed": 1.5}, TypeError, r"`seed` must be None or an integer"),
+        (
+            {"class_ids": [0], "guidance_scale": float("nan")},
+            ValueError,
+            r"`guidance_scale` must be None or a finite real number",
+        ),
+    ],
+)
+def test_bad_generate_args_name_the_argument(conditional, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        conditional.generate(**kwargs)
+
+
+def test_guidance_needs_a_model_trained_with_class_dropout():
+    model = VIM(**TINY, num_classes=3)  # class_dropout=0: the null class never trains
+    with pytest.raises(ValueError, match=r"`guidance_scale` needs .*`class_dropout` > 0"):
+        model.generate(class_ids=[0, 1], guidance_scale=2.0)
+
+
+def test_cache_index_out_of_range_blames_cache_index(conditional):
+    _, cache = conditional.start_cache(class_ids=[0])
+    for index in (LENGTH - 1, 63, -1):
+        with pytest.raises(ValueError, match=r"`cache_index` must be an integer in \[0, 10\]"):
+            conditional.call_with_cache(np.zeros((1, 1), "int32"), cache, index)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"vocabulary_size": True}, TypeError, r"`vocabulary_size` must be an integer >= 2"),
+        ({"num_layers": 0}, ValueError, r"`num_layers` must be an integer >= 1, got 0"),
+        ({"dropout": -0.1}, ValueError, r"`dropout` must be a finite real number in \[0, 1\)"),
+        ({"num_classes": 2.0}, TypeError, r"`num_classes` must be None or an integer >= 1"),
+        ({"seed": -3}, ValueError, r"`seed` must be None or an integer >= 0, got -3"),
+        ({"layer_norm_epsilon": 0}, ValueError, r"`layer_norm_epsilon` must be .* > 0"),
+    ],
+)
+def test_bad_constructor_scalars(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        VIM(**dict(TINY, **kwargs))
+
+
+def test_nested_lists_are_token_ids(conditional, tokens):
+    np.testing.assert_allclose(
+        numpy(conditional.features(tokens.tolist(), CLASSES.tolist())),
+        numpy(conditional.features(tokens, CLASSES)),
+        atol=1e-6,
+    )

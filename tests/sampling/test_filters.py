@@ -97,21 +97,28 @@ def test_classifier_free_guidance():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"temperature": 0}, "temperature"),
-        ({"temperature": -1.0}, "temperature"),
-        ({"temperature": float("inf")}, "temperature"),
-        ({"top_k": 0}, "top_k"),
-        ({"top_k": 5}, "top_k"),
-        ({"top_k": 2.5}, "top_k"),
-        ({"top_p": 0.0}, "top_p"),
-        ({"top_p": 1.5}, "top_p"),
+        ({"temperature": 0}, ValueError, r"`temperature` must be a finite real number > 0"),
+        ({"temperature": -1.0}, ValueError, "temperature"),
+        ({"temperature": float("inf")}, ValueError, "temperature"),
+        ({"top_k": 0}, ValueError, r"`top_k` must be None or an integer in \[1, 4\], got 0"),
+        ({"top_k": 5}, ValueError, "top_k"),
+        ({"top_k": 2.5}, TypeError, "top_k"),
+        ({"top_p": 0.0}, ValueError, r"`top_p` must be None or a finite real number in \(0, 1\]"),
+        ({"top_p": 1.5}, ValueError, "top_p"),
+        ({"temperature": True}, TypeError, "temperature"),
     ],
 )
-def test_bad_sampling_args(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_sampling_args(kwargs, error, match):
+    with pytest.raises(error, match=match):
         check_sampling_args(4, **kwargs)
+
+
+def test_numpy_scalars_are_sampling_args():
+    settings = check_sampling_args(4, np.float32(0.5), np.int64(2), np.float64(0.9))
+    assert settings == (0.5, 2, 0.9)
+    assert [type(value) for value in settings] == [float, int, float]
 
 
 def test_draws_respect_the_filter_and_the_seed():
