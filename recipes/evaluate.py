@@ -23,6 +23,9 @@ reconstructions), `code_usage.png` (the codes' test-set counts, most used first)
 
 The domain metrics need the default data (Fashion-MNIST, 32x32x1); for other data only the
 reconstruction metrics and, with `--fid-weights`, FID and IS are computed.
+
+Every flag is checked before any work. `--output` belongs to one evaluation: its files appear
+together when all are written; an evaluation with other settings is refused there.
 """
 
 import argparse
@@ -47,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from linear_probe import load_model, load_split  # noqa: E402
 
 from keras_vim.models import VIM, VQGANBase  # noqa: E402
+from keras_vim.utils import flags  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,9 +69,14 @@ def parse_args(argv=None):
     parser.add_argument(
         "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
     )
-    parser.add_argument("--image-size", type=int, default=None, help="Square size (folder/TFDS).")
     parser.add_argument(
-        "--max-images", type=int, default=0, help="Evaluate on the first N test images (0: all)."
+        "--image-size", type=flags.POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
+    )
+    parser.add_argument(
+        "--max-images",
+        type=flags.NON_NEGATIVE_INT,
+        default=0,
+        help="Evaluate on the first N test images (0: all).",
     )
     parser.add_argument(
         "--fid-weights",
@@ -75,31 +84,64 @@ def parse_args(argv=None):
         help="Path of pt_inception-2015-12-05-6726825d.pth (or a converted .weights.h5): adds "
         "FID and IS with the FID Inception network (slow on a CPU).",
     )
-    parser.add_argument("--samples-per-class", type=int, default=50)
+    parser.add_argument("--samples-per-class", type=flags.POSITIVE_INT, default=50)
     parser.add_argument(
-        "--num-samples", type=int, default=500, help="Samples of an unconditional prior."
+        "--num-samples",
+        type=flags.POSITIVE_INT,
+        default=500,
+        help="Samples of an unconditional prior.",
     )
     parser.add_argument(
         "--acceptance-rates",
-        default="1.0,0.25",
-        help="Comma-separated rejection-sampling acceptance rates (1.0: no rejection).",
+        type=flags.list_of(flags.PROBABILITY),
+        default=[1.0, 0.25],
+        help="Comma-separated rejection-sampling acceptance rates, each in (0, 1] (1: no "
+        "rejection; default 1,0.25).",
     )
     parser.add_argument(
-        "--temperature", type=float, default=0.8, help="Paper: 1.0 (recipes/train_vim.py: 0.8)."
+        "--temperature",
+        type=flags.POSITIVE,
+        default=0.8,
+        help="Paper: 1.0 (recipes/train_vim.py: 0.8).",
     )
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument(
+        "--top-k", type=flags.POSITIVE_INT, default=None, help="Top-k sampling, k >= 1."
+    )
+    parser.add_argument(
+        "--top-p", type=flags.PROBABILITY, default=None, help="Nucleus sampling, in (0, 1]."
+    )
     parser.add_argument(
         "--guidance-scale",
-        type=float,
-        default=2.0,
-        help="Classifier-free guidance (priors trained with class dropout; 0 disables it; "
-        "not in the paper; recipes/train_vim.py's default is 2).",
+        type=flags.NON_NEGATIVE,
+        default=None,
+        help="Classifier-free guidance; needs a prior trained with class dropout (0 disables "
+        "it; not in the paper). Default: 2 for such a prior, as in recipes/train_vim.py.",
     )
-    parser.add_argument("--batch-size", type=int, default=100, help="Samples per generate call.")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="runs/evaluate", help="Output directory.")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--batch-size", type=flags.POSITIVE_INT, default=100, help="Samples per generate call."
+    )
+    parser.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
+    parser.add_argument(
+        "--output",
+        default="runs/evaluate",
+        help="Output directory: new, empty, or an earlier evaluation of the same command.",
+    )
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    return args
+
+
+def check_args(parser, args):
+    """The checks that look at several flags or at files (`parser.error` if one fails)."""
+    flags.check_data(parser, args, labels=True)
+    flags.model_config(parser, "--tokenizer", VQGANBase, args.tokenizer)
+    if args.prior != "none":
+        config = flags.model_config(parser, "--prior", VIM, args.prior)
+        if config is not None:
+            conditional = config.get("num_classes") is not None
+            class_dropout = config.get("class_dropout", 0.0)
+            flags.check_guidance_scale(parser, args.guidance_scale, conditional, class_dropout)
+    flags.check_file(parser, "--fid-weights", args.fid_weights)
 
 
 def rounded(report):
@@ -110,7 +152,7 @@ def rounded(report):
     }
 
 
-def evaluate_tokenizer_section(args, tokenizer, images, classifier):
+def evaluate_tokenizer_section(args, tokenizer, images, classifier, directory):
     start = time.time()
     extractor = classifier.features if classifier is not None else None
     report = evaluate_tokenizer(tokenizer, images, feature_extractor=extractor)
@@ -128,7 +170,7 @@ def evaluate_tokenizer_section(args, tokenizer, images, classifier):
     counts = np.bincount(ids.reshape(-1), minlength=tokenizer.num_codes)
     report["code_counts_sorted"] = np.sort(counts)[::-1].tolist()
     keras_vim.utils.save_bar_chart(
-        os.path.join(args.output, "code_usage.png"),
+        os.path.join(directory, "code_usage.png"),
         np.sort(counts)[::-1],
         title=f"Code use over {len(images)} test images ({int((counts > 0).sum())} of "
         f"{tokenizer.num_codes} codes used)",
@@ -139,7 +181,7 @@ def evaluate_tokenizer_section(args, tokenizer, images, classifier):
     reconstructions = keras.ops.convert_to_numpy(tokenizer.decode(tokenizer.encode(shown)))
     keras_vim.utils.save_image_grid(
         np.concatenate([shown, reconstructions]),
-        os.path.join(args.output, "reconstructions.png"),
+        os.path.join(directory, "reconstructions.png"),
         columns=len(shown),
         scale=3,
     )
@@ -168,28 +210,24 @@ def sample_metrics(images, class_ids, test_images, classifier, inception, test_p
     return metrics
 
 
-def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, class_names):
+def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, class_names, directory):
     conditional = prior.num_classes is not None
     if conditional:
         class_ids = np.repeat(np.arange(prior.num_classes, dtype="int32"), args.samples_per_class)
     else:
         class_ids = None
-    guidance = args.guidance_scale or None
-    if guidance and (not conditional or not prior.class_dropout):
-        print("NOTE: the prior was not trained with class dropout: no guidance.", flush=True)
-        guidance = None
     sampling = {
         "temperature": args.temperature,
         "top_k": args.top_k,
         "top_p": args.top_p,
-        "guidance_scale": guidance,
+        "guidance_scale": flags.guidance_scale(args.guidance_scale, prior),
     }
     inception, test_pool = None, None
     if args.fid_weights:
         inception = keras_vim.metrics.load_fid_inception(args.fid_weights)
         # The test images' Inception features, once for every acceptance rate.
         test_pool = keras_vim.metrics.inception_outputs(inception, test_images)["pool"]
-    rates = [float(rate) for rate in args.acceptance_rates.split(",")]
+    rates = args.acceptance_rates
     if classifier is None and rates != [1.0]:
         print("NOTE: rejection sampling needs the domain classifier: rate 1 only.", flush=True)
         rates = [1.0]
@@ -238,7 +276,7 @@ def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, clas
         else:
             per_row, shown = 10, images[:100]
         keras_vim.utils.save_image_grid(
-            shown, os.path.join(args.output, f"samples_rate_{rate:g}.png"), per_row, scale=3
+            shown, os.path.join(directory, f"samples_rate_{rate:g}.png"), per_row, scale=3
         )
         print(f"acceptance rate {rate:g}: {json.dumps(results[f'{rate:g}'])}", flush=True)
     return {
@@ -252,7 +290,20 @@ def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, clas
 
 def main(argv=None):
     args = parse_args(argv)
-    os.makedirs(args.output, exist_ok=True)
+    run = flags.run_directory(args)  # new, or an earlier run of these settings
+    finished = run.finished_results("evaluation.json")
+    if finished is not None:
+        return finished
+    run.start()
+    # Every file is written into `staging` and moved into --output once all are there.
+    with run.publishing() as staging:
+        report = evaluate(args, staging)
+    print(f"done in {report['seconds']:.0f}s; wrote {args.output}/evaluation.json", flush=True)
+    return report
+
+
+def evaluate(args, directory):
+    """Runs the evaluation, writing its figures and `evaluation.json` into `directory`."""
     keras.utils.set_random_seed(args.seed)
     start = time.time()
     tokenizer = load_model(VQGANBase, args.tokenizer)
@@ -267,7 +318,9 @@ def main(argv=None):
         "test_images": len(test_images),
         "tokenizer": {"source": args.tokenizer},
     }
-    report["tokenizer"].update(evaluate_tokenizer_section(args, tokenizer, test_images, classifier))
+    report["tokenizer"].update(
+        evaluate_tokenizer_section(args, tokenizer, test_images, classifier, directory)
+    )
     print(
         json.dumps({k: v for k, v in report["tokenizer"].items() if k != "code_counts_sorted"}),
         flush=True,
@@ -289,12 +342,11 @@ def main(argv=None):
             }
         print(f"== prior {args.prior}: {count} samples per acceptance rate", flush=True)
         report["prior"] = evaluate_prior_section(
-            args, prior, tokenizer, test_images, classifier, info["class_names"]
+            args, prior, tokenizer, test_images, classifier, info["class_names"], directory
         )
     report["seconds"] = round(time.time() - start, 1)
-    with open(os.path.join(args.output, "evaluation.json"), "w") as f:
+    with open(os.path.join(directory, "evaluation.json"), "w") as f:
         json.dump(report, f, indent=2)
-    print(f"done in {report['seconds']:.0f}s; wrote {args.output}/evaluation.json", flush=True)
     return report
 
 

@@ -11,6 +11,9 @@ classifier on the raw pixels of the same images is the baseline. It writes into 
     probe_curve.png   test accuracy per block, the pixel baseline as a dashed line
     tokens_*.npz      the cached token ids
 
+Every flag is checked before any work. `--output` belongs to one probe run: its results appear
+together when all are written; a run with other settings is refused there.
+
     KERAS_BACKEND=jax python recipes/linear_probe.py --tokenizer vit_vqgan_tiny_fashion_mnist \\
         --prior vim_tiny_fashion_mnist --blocks all
     KERAS_BACKEND=jax python recipes/linear_probe.py --tokenizer runs/vim/tokenizer/preset \\
@@ -28,6 +31,7 @@ import numpy as np
 import keras_vim
 from keras_vim.metrics import fit_linear_probe, probe_features
 from keras_vim.models import VIM, VQGANBase
+from keras_vim.utils import flags
 
 
 def parse_args(argv=None):
@@ -45,7 +49,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
     )
-    parser.add_argument("--image-size", type=int, default=None, help="Square size (folder/TFDS).")
+    parser.add_argument(
+        "--image-size", type=flags.POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
+    )
     parser.add_argument(
         "--blocks",
         default="all",
@@ -54,23 +60,43 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--max-train-images",
-        type=int,
+        type=flags.NON_NEGATIVE_INT,
         default=12000,
         help="Train the probe on the first N training images (0: all).",
     )
     parser.add_argument(
-        "--max-test-images", type=int, default=0, help="Test on the first N test images (0: all)."
+        "--max-test-images",
+        type=flags.NON_NEGATIVE_INT,
+        default=0,
+        help="Test on the first N test images (0: all).",
     )
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=flags.POSITIVE_INT, default=100)
+    parser.add_argument("--batch-size", type=flags.POSITIVE_INT, default=256)
+    parser.add_argument("--learning-rate", type=flags.POSITIVE, default=3e-3)
+    parser.add_argument("--weight-decay", type=flags.NON_NEGATIVE, default=1e-4)
     parser.add_argument(
         "--no-pixel-baseline", action="store_true", help="Skip the raw-pixel linear baseline."
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="runs/linear_probe", help="Output directory.")
-    return parser.parse_args(argv)
+    parser.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
+    parser.add_argument(
+        "--output",
+        default="runs/linear_probe",
+        help="Output directory: new, empty, or an earlier run of the same command.",
+    )
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    return args
+
+
+def check_args(parser, args):
+    """The checks that look at several flags or at files (`parser.error` if one fails)."""
+    flags.check_data(parser, args, labels=True)
+    flags.model_config(parser, "--tokenizer", VQGANBase, args.tokenizer)
+    config = flags.model_config(parser, "--prior", VIM, args.prior)
+    try:  # the block numbers against the prior's depth when its preset tells it
+        parse_blocks(args.blocks, (config or {}).get("num_layers"))
+    except ValueError as error:
+        parser.error(f"argument --blocks: {error}")
 
 
 def load_model(cls, source):
@@ -116,6 +142,10 @@ def load_split(data, split, limit, image_size=None, batch_size=256):
 
 
 def parse_blocks(text, num_layers):
+    """The 1-based block numbers `--blocks` names; `num_layers` None: not checked against the
+    prior's depth ('all' and 'middle' then give None)."""
+    if text in ("all", "middle") and num_layers is None:
+        return None
     if text == "all":
         return list(range(1, num_layers + 1))
     if text == "middle":
@@ -124,17 +154,23 @@ def parse_blocks(text, num_layers):
         blocks = [int(part) for part in text.split(",")]
     except ValueError:
         raise ValueError(
-            f"--blocks must be 'all', 'middle' or block numbers, got {text!r}."
+            f"expected 'all', 'middle' or block numbers such as '2' or '1,3', got {text!r}"
         ) from None
     for block in blocks:
-        if not 1 <= block <= num_layers:
-            raise ValueError(f"--blocks: block {block} is not in [1, {num_layers}].")
+        if block < 1:
+            raise ValueError(f"block numbers start at 1, got {block}")
+        if num_layers is not None and block > num_layers:
+            raise ValueError(f"block {block} is not in [1, {num_layers}]")
     return blocks
 
 
 def main(argv=None):
     args = parse_args(argv)
-    os.makedirs(args.output, exist_ok=True)
+    run = flags.run_directory(args)  # new, or an earlier run of these settings
+    finished = run.finished_results("probe.json")
+    if finished is not None:
+        return finished
+    run.start()
     keras.utils.set_random_seed(args.seed)
     start = time.time()
     tokenizer, prior = load_models(args.tokenizer, args.prior)
@@ -207,17 +243,21 @@ def main(argv=None):
         "pixel_baseline": baseline,
         "seconds": round(time.time() - start, 1),
     }
-    with open(os.path.join(args.output, "probe.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    keras_vim.utils.save_line_plot(
-        os.path.join(args.output, "probe_curve.png"),
-        [int(block) for block in results],
-        {"VIM block features": [r["test_accuracy"] for r in results.values()]},
-        title=f"Linear probe, {args.data} ({len(test_ids)} test images)",
-        x_label="Transformer block",
-        y_label="top-1 test accuracy",
-        reference_lines=None if baseline is None else {"raw pixels": baseline["test_accuracy"]},
-    )
+    # Into place together once both are written: never beside an earlier attempt's.
+    with run.publishing() as staging:
+        with open(os.path.join(staging, "probe.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        keras_vim.utils.save_line_plot(
+            os.path.join(staging, "probe_curve.png"),
+            [int(block) for block in results],
+            {"VIM block features": [r["test_accuracy"] for r in results.values()]},
+            title=f"Linear probe, {args.data} ({len(test_ids)} test images)",
+            x_label="Transformer block",
+            y_label="top-1 test accuracy",
+            reference_lines=(
+                None if baseline is None else {"raw pixels": baseline["test_accuracy"]}
+            ),
+        )
     print(
         f"best: block {best} ({results[best]['test_accuracy']:.4f}); wrote {args.output}/: "
         "probe.json, probe_curve.png",

@@ -15,6 +15,9 @@ package (`keras_vim/metrics/assets/`), replacing the shipped classifier.
 The shipped weights come from the second command: 10 epochs on the 60000 training images,
 19 minutes on a busy 2-core CPU (TensorFlow runs these convolutions fastest on a CPU), 91.9%
 top-1 on the 10000 test images.
+
+Every flag is checked before any work. `--output` belongs to one run: its files appear together
+when both are written; a run with other settings is refused there.
 """
 
 import argparse
@@ -28,6 +31,8 @@ import numpy as np
 
 from keras_vim.data import CLASS_NAMES, load_fashion_mnist
 from keras_vim.metrics.domain_classifier import ASSETS_DIR, FashionMNISTClassifier
+from keras_vim.utils import flags
+from keras_vim.utils.run_directory import staged_writes
 
 WEIGHTS_NAME = "fashion_mnist_classifier.weights.h5"
 RECORD_NAME = "fashion_mnist_classifier.json"
@@ -35,29 +40,48 @@ RECORD_NAME = "fashion_mnist_classifier.json"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=2e-3, help="Peak (cosine decay).")
+    parser.add_argument("--epochs", type=flags.POSITIVE_INT, default=10)
+    parser.add_argument("--batch-size", type=flags.POSITIVE_INT, default=128)
+    parser.add_argument(
+        "--learning-rate", type=flags.POSITIVE, default=2e-3, help="Peak (cosine decay)."
+    )
     parser.add_argument(
         "--source",
         default="auto",
-        help="Fashion-MNIST source of keras_vim.data.load_fashion_mnist (auto, debian, path, "
-        "subset, download).",
+        choices=("auto", "debian", "path", "subset", "download"),
+        help="Fashion-MNIST source of keras_vim.data.load_fashion_mnist.",
     )
     parser.add_argument("--path", default=None, help="Data path for --source path/auto.")
     parser.add_argument(
-        "--max-train-images", type=int, default=0, help="Train on the first N images (0: all)."
+        "--max-train-images",
+        type=flags.NON_NEGATIVE_INT,
+        default=0,
+        help="Train on the first N images (0: all).",
     )
-    parser.add_argument("--feature-dim", type=int, default=64)
-    parser.add_argument("--filters", default="16,32,64", help="Filters of the three blocks.")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="runs/classifier", help="Output directory.")
+    parser.add_argument("--feature-dim", type=flags.POSITIVE_INT, default=64)
+    parser.add_argument(
+        "--filters",
+        type=flags.list_of(flags.POSITIVE_INT, length=3),
+        default=[16, 32, 64],
+        help="Filters of the three blocks (default 16,32,64).",
+    )
+    parser.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
+    parser.add_argument(
+        "--output",
+        default="runs/classifier",
+        help="Output directory: new, empty, or an earlier run of the same command.",
+    )
     parser.add_argument(
         "--ship",
         action="store_true",
         help=f"Write into the package ({ASSETS_DIR}) instead of --output.",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.source == "path" and args.path is None:
+        parser.error("argument --path: needed with --source path")
+    if args.path is not None and not os.path.exists(args.path):
+        parser.error(f"argument --path: no such file or directory: {args.path!r}")
+    return args
 
 
 def accuracy(model, images, labels):
@@ -67,8 +91,13 @@ def accuracy(model, images, labels):
 
 def main(argv=None):
     args = parse_args(argv)
-    output = ASSETS_DIR if args.ship else args.output
-    os.makedirs(output, exist_ok=True)
+    # --output: new, or an earlier run of these settings.
+    run = None if args.ship else flags.run_directory(args, exclude=("output", "ship"))
+    if run is not None:
+        finished = run.finished_results(RECORD_NAME)
+        if finished is not None:
+            return finished
+        run.start()
     keras.utils.set_random_seed(args.seed)
     start = time.time()
 
@@ -81,7 +110,7 @@ def main(argv=None):
 
     config = {
         "num_classes": len(CLASS_NAMES),
-        "filters": [int(f) for f in args.filters.split(",")],
+        "filters": list(args.filters),
         "feature_dim": args.feature_dim,
         "dropout": 0.3,
     }
@@ -115,8 +144,6 @@ def main(argv=None):
     shipped = FashionMNISTClassifier(**config)
     shipped.build()
     shipped.set_weights(model.get_weights())
-    weights_path = os.path.join(output, WEIGHTS_NAME)
-    shipped.save_weights(weights_path)
     record = {
         "config": config,
         "class_names": list(CLASS_NAMES),
@@ -140,8 +167,13 @@ def main(argv=None):
             + list(sys.argv[1:] if argv is None else argv)
         ),
     }
-    with open(os.path.join(output, RECORD_NAME), "w") as f:
-        json.dump(record, f, indent=2)
+    # Both files into place together once both are written: never a record beside other
+    # weights.
+    with staged_writes(ASSETS_DIR) if run is None else run.publishing() as staging:
+        shipped.save_weights(os.path.join(staging, WEIGHTS_NAME))
+        with open(os.path.join(staging, RECORD_NAME), "w") as f:
+            json.dump(record, f, indent=2)
+    weights_path = os.path.join(ASSETS_DIR if run is None else args.output, WEIGHTS_NAME)
     print(
         f"test accuracy {record['test_accuracy']:.4f} ({len(x_test)} images), shipped test "
         f"subset {record['subset_test_accuracy']:.4f}; wrote {weights_path} "

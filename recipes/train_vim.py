@@ -10,7 +10,10 @@ class-conditional `vim_tiny` prior and samples from it. It writes into `runs/vim
     samples.png       generated images, one row per class (class ids in order)
     history.csv       training curves;  metrics.json: settings, timings, final numbers
 
-Choose the backend with KERAS_BACKEND (jax, torch or tensorflow).
+Choose the backend with KERAS_BACKEND (jax, torch or tensorflow). Every flag is checked before
+any work. `--output` belongs to one run: the same command resumes an interrupted run (reusing its
+finished tokenizer and token cache) or, once finished, reuses its results; other settings are
+refused there.
 
     KERAS_BACKEND=jax python recipes/train_vim.py
     KERAS_BACKEND=jax python recipes/train_vim.py --tokenizer runs/vit_vqgan/preset --steps 3000
@@ -31,6 +34,7 @@ import keras_vim
 from keras_vim.models import VIM, VitVQGAN, VQGANBase
 from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
 from keras_vim.training.vim_schedules import vim_optimizer
+from keras_vim.utils import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_vit_vqgan  # noqa: E402
@@ -45,14 +49,22 @@ def parse_args(argv=None):
         help="'fashion_mnist' (default), an image folder (one subfolder per class), or "
         "'tfds:NAME'.",
     )
-    data.add_argument("--image-size", type=int, default=None, help="Square size (folder/TFDS).")
-    data.add_argument("--channels", type=int, default=None, help="Channels of folder images.")
+    data.add_argument(
+        "--image-size", type=flags.POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
+    )
+    data.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="Channels of folder images (default 3).",
+    )
     data.add_argument(
         "--unconditional", action="store_true", help="Ignore the labels: an unconditional prior."
     )
     data.add_argument(
         "--max-train-images",
-        type=int,
+        type=flags.NON_NEGATIVE_INT,
         default=12000,
         help="Tokenize and train on the first N training images (default 12000: tokenizing "
         "all 60000 Fashion-MNIST images would take minutes on a small CPU); 0 for all.",
@@ -69,13 +81,13 @@ def parse_args(argv=None):
     )
     tokenizer.add_argument(
         "--tokenizer-steps",
-        type=int,
+        type=flags.POSITIVE_INT,
         default=220,
         help="Steps of the tokenizer run. It trains without the adversarial phase unless "
         "--tokenizer-gan-start is below this: a few hundred steps are too few for it to help.",
     )
-    tokenizer.add_argument("--tokenizer-gan-start", type=int, default=None)
-    tokenizer.add_argument("--tokenizer-batch-size", type=int, default=64)
+    tokenizer.add_argument("--tokenizer-gan-start", type=flags.NON_NEGATIVE_INT, default=None)
+    tokenizer.add_argument("--tokenizer-batch-size", type=flags.POSITIVE_INT, default=64)
     model = parser.add_argument_group("prior")
     model.add_argument(
         "--preset",
@@ -83,90 +95,136 @@ def parse_args(argv=None):
         help=f"VIM preset or preset directory; built-ins: {', '.join(VIM.presets())}. The "
         "vocabulary, grid and classes always follow the tokenizer and the data.",
     )
-    model.add_argument("--num-layers", type=int, default=None)
-    model.add_argument("--num-heads", type=int, default=None)
-    model.add_argument("--hidden-dim", type=int, default=None)
-    model.add_argument("--mlp-dim", type=int, default=None)
-    model.add_argument("--dropout", type=float, default=None)
+    model.add_argument("--num-layers", type=flags.POSITIVE_INT, default=None)
+    model.add_argument(
+        "--num-heads", type=flags.POSITIVE_INT, default=None, help="Divides --hidden-dim."
+    )
+    model.add_argument("--hidden-dim", type=flags.POSITIVE_INT, default=None)
+    model.add_argument("--mlp-dim", type=flags.POSITIVE_INT, default=None)
+    model.add_argument("--dropout", type=flags.DROPOUT, default=None, help="In [0, 1).")
     model.add_argument(
         "--class-dropout",
-        type=float,
+        type=flags.DROPOUT,
         default=None,
-        help="Share of examples trained with the null class (enables --guidance-scale).",
+        help="Share of examples trained with the null class, in [0, 1) (enables --guidance-scale).",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=600, help="Training steps of the prior.")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--learning-rate", type=float, default=1e-3, help="Peak learning rate.")
+    train.add_argument(
+        "--steps", type=flags.POSITIVE_INT, default=600, help="Training steps of the prior."
+    )
+    train.add_argument("--batch-size", type=flags.POSITIVE_INT, default=64)
+    train.add_argument(
+        "--learning-rate", type=flags.POSITIVE, default=1e-3, help="Peak learning rate."
+    )
     train.add_argument(
         "--final-learning-rate",
-        type=float,
+        type=flags.NON_NEGATIVE,
         default=None,
         help="Learning rate at the last step (default: peak / 10).",
     )
     train.add_argument(
-        "--warmup-steps", type=int, default=None, help="Warm-up steps (default: 5%% of --steps)."
+        "--warmup-steps",
+        type=flags.NON_NEGATIVE_INT,
+        default=None,
+        help="Warm-up steps (default: 5%% of --steps).",
     )
     train.add_argument(
         "--steps-per-epoch",
-        type=int,
+        type=flags.POSITIVE_INT,
         default=None,
-        help="Steps between progress lines and validation (default: --steps / 6).",
+        help="Steps between progress lines and validation, at most --steps (default: --steps / 6).",
     )
     train.add_argument(
-        "--validation-images", type=int, default=500, help="Test images for validation."
+        "--validation-images",
+        type=flags.POSITIVE_INT,
+        default=500,
+        help="Test images for validation (the first N).",
     )
     train.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16.")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
     sample = parser.add_argument_group("sampling")
-    sample.add_argument("--samples-per-class", type=int, default=10)
+    sample.add_argument("--samples-per-class", type=flags.POSITIVE_INT, default=10)
     sample.add_argument(
-        "--num-samples", type=int, default=64, help="Samples of an unconditional prior."
+        "--num-samples",
+        type=flags.POSITIVE_INT,
+        default=64,
+        help="Samples of an unconditional prior.",
     )
     sample.add_argument(
         "--temperature",
-        type=float,
+        type=flags.POSITIVE,
         default=0.8,
         help="Paper: 1.0. Default 0.8: the tiny, briefly trained prior gives cleaner samples.",
     )
-    sample.add_argument("--top-k", type=int, default=None, help="Top-k sampling (paper: none).")
-    sample.add_argument("--top-p", type=float, default=None, help="Nucleus sampling.")
+    sample.add_argument(
+        "--top-k",
+        type=flags.POSITIVE_INT,
+        default=None,
+        help="Top-k sampling, k >= 1; a k above the vocabulary keeps every code (default and "
+        "paper: none).",
+    )
+    sample.add_argument(
+        "--top-p", type=flags.PROBABILITY, default=None, help="Nucleus sampling, in (0, 1]."
+    )
     sample.add_argument(
         "--guidance-scale",
-        type=float,
-        default=2.0,
-        help="Classifier-free guidance for class-conditional priors trained with class "
-        "dropout (not in the paper; 0 disables it). Default 2: an undertrained tiny prior "
-        "draws much more recognisable classes with it.",
+        type=flags.NON_NEGATIVE,
+        default=None,
+        help="Classifier-free guidance; needs a class-conditional prior trained with class "
+        "dropout (not in the paper; 0 disables it). Default: 2 for such a prior (an "
+        "undertrained tiny prior draws much more recognisable classes with it), else none.",
     )
-    parser.add_argument("--output", default="runs/vim", help="Output directory.")
+    parser.add_argument(
+        "--output",
+        default="runs/vim",
+        help="Output directory: new, empty, or an earlier run of the same command.",
+    )
     keras_vim.distribution.add_distribution_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    return args
 
 
-def load_tokenizer(args):
-    """The tokenizer from --tokenizer, or a freshly trained one; and its description."""
+def check_args(parser, args):
+    """The checks that look at several flags or at files (`parser.error` if one fails)."""
+    flags.check_data(parser, args, labels=not args.unconditional)
+    image_size = args.image_size or 32  # the data's default size
     if args.tokenizer:
-        path = args.tokenizer
-        if path.endswith(".keras"):
-            tokenizer = keras.saving.load_model(path)
-        else:
-            tokenizer = VQGANBase.from_preset(path)  # a ViT-VQGAN or a CNN VQGAN
-            if path in VQGANBase.presets():
-                print(
-                    f"NOTE: built-in preset {path!r} has random weights; its tokens carry no "
-                    "image content. Pass a trained tokenizer for meaningful samples.",
-                    flush=True,
-                )
-        return tokenizer, {"source": path}
-    directory = os.path.join(args.output, "tokenizer")
-    report_path = os.path.join(directory, "metrics.json")
-    if os.path.isfile(report_path):  # a restarted run: stage 1 finished before
-        with open(report_path) as f:
-            report = json.load(f)
-        print(f"== stage 1: reusing the tokenizer trained in {directory}", flush=True)
-        tokenizer = VitVQGAN.from_preset(os.path.join(directory, "preset"))
-        return tokenizer, {"source": directory, "steps": report["steps"], "test": report["test"]}
+        config = flags.model_config(parser, "--tokenizer", VQGANBase, args.tokenizer) or {}
+        height, width = np.broadcast_to(config.get("image_size", image_size), 2)
+        if (height, width) != (image_size, image_size):
+            parser.error(
+                f"argument --tokenizer: it takes {height}x{width} images, the data is "
+                f"{image_size}x{image_size} (--image-size)"
+            )
+    else:
+        config = flags.preset_config(parser, "--tokenizer-preset", VitVQGAN, args.tokenizer_preset)
+        flags.check_image_size(parser, "--image-size", config, image_size)
+
+    config = flags.preset_config(parser, "--preset", VIM, args.preset) or {}
+    heads = args.num_heads or config.get("num_heads")
+    width = args.hidden_dim or config.get("hidden_dim")
+    if heads and width and width % heads:
+        parser.error(
+            f"argument --num-heads: expected a divisor of the hidden dim {width} (--hidden-dim "
+            f"or the preset's), got {heads}"
+        )
+    if args.unconditional and args.class_dropout:
+        parser.error("argument --class-dropout: an --unconditional prior has no classes")
+    class_dropout = args.class_dropout
+    if class_dropout is None and config:  # unknown for a hub handle
+        class_dropout = config.get("class_dropout", 0.0)
+    conditional = not args.unconditional and not args.data.startswith("tfds:")
+    flags.check_guidance_scale(parser, args.guidance_scale, conditional, class_dropout)
+
+    flags.check_at_most(parser, "--warmup-steps", args.warmup_steps, "--steps", args.steps)
+    flags.check_at_most(parser, "--steps-per-epoch", args.steps_per_epoch, "--steps", args.steps)
+    if not args.tokenizer:  # stage 1's flags: checked now, not after the prior's data loads
+        train_vit_vqgan.parse_args(stage1_argv(args))
+
+
+def stage1_argv(args):
+    """The flags of `recipes/train_vit_vqgan.py` for the tokenizer this run trains."""
     argv = [
         "--data",
         args.data,
@@ -185,14 +243,35 @@ def load_tokenizer(args):
         "--seed",
         str(args.seed),
         "--output",
-        directory,
+        os.path.join(args.output, "tokenizer"),
     ]
     if args.image_size:
         argv += ["--image-size", str(args.image_size)]
     if args.channels:
         argv += ["--channels", str(args.channels)]
-    argv += keras_vim.distribution.distribution_argv(args)  # stage 1 on the same devices
-    print(f"== stage 1: training a tokenizer: train_vit_vqgan.py {' '.join(argv)}", flush=True)
+    return argv + keras_vim.distribution.distribution_argv(args)  # on the same devices
+
+
+def load_tokenizer(args):
+    """The tokenizer from --tokenizer, or a freshly trained one; and its description."""
+    if args.tokenizer:
+        path = args.tokenizer
+        if path.endswith(".keras"):
+            tokenizer = keras.saving.load_model(path)
+        else:
+            tokenizer = VQGANBase.from_preset(path)  # a ViT-VQGAN or a CNN VQGAN
+            if path in VQGANBase.presets():
+                print(
+                    f"NOTE: built-in preset {path!r} has random weights; its tokens carry no "
+                    "image content. Pass a trained tokenizer for meaningful samples.",
+                    flush=True,
+                )
+        return tokenizer, {"source": path}
+    # A restarted run finds its finished stage 1 there and reuses it: train_vit_vqgan.py
+    # reuses only a run of the same settings and refuses another.
+    directory = os.path.join(args.output, "tokenizer")
+    argv = stage1_argv(args)
+    print(f"== stage 1: the tokenizer: train_vit_vqgan.py {' '.join(argv)}", flush=True)
     start = time.time()
     report = train_vit_vqgan.main(argv)
     tokenizer = VitVQGAN.from_preset(os.path.join(directory, "preset"))
@@ -241,8 +320,14 @@ def build_prior(args, tokenizer, num_classes):
 
 def main(argv=None):
     args = parse_args(argv)
+    run = flags.run_directory(args)  # new, or an earlier run of these settings
+    if not args.tokenizer:  # and stage 1's directory, --output/tokenizer
+        flags.run_directory(train_vit_vqgan.parse_args(stage1_argv(args)))
+    finished = run.finished_results("metrics.json")
+    if finished is not None:
+        return finished
     total_start = time.time()
-    os.makedirs(args.output, exist_ok=True)
+    run.start()
     keras.utils.set_random_seed(args.seed)
 
     tokenizer, tokenizer_info = load_tokenizer(args)
@@ -265,12 +350,15 @@ def main(argv=None):
         print(f"distribution: {setup}", flush=True)
     model = build_prior(args, tokenizer, num_classes)
     warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 20
+    final_lr = (
+        args.learning_rate / 10 if args.final_learning_rate is None else args.final_learning_rate
+    )
     model.compile(
         optimizer=vim_optimizer(
             total_steps=args.steps,
             warmup_steps=warmup,
             peak_learning_rate=args.learning_rate,
-            final_learning_rate=args.final_learning_rate or args.learning_rate / 10,
+            final_learning_rate=final_lr,
             decay_start=warmup,
         )
     )
@@ -308,6 +396,7 @@ def main(argv=None):
         steps_per_epoch=steps_per_epoch,
         epochs=epochs,
         backup_dir=backup_dir,
+        run_settings=run.settings,
         validation_data=validation_data,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
@@ -317,15 +406,12 @@ def main(argv=None):
     )
     train_seconds = time.time() - start
 
-    model.save(os.path.join(args.output, "model.keras"))
-    model.save_to_preset(os.path.join(args.output, "preset"))
-
     sampling = {
         "temperature": args.temperature,
         # top-k above the vocabulary keeps everything: clamp (VIM.generate refuses it).
-        "top_k": min(args.top_k, model.vocabulary_size) if args.top_k else None,
+        "top_k": None if args.top_k is None else min(args.top_k, model.vocabulary_size),
         "top_p": args.top_p,
-        "guidance_scale": (args.guidance_scale or None) if conditional else None,
+        "guidance_scale": flags.guidance_scale(args.guidance_scale, model, conditional),
         "seed": args.seed,
     }
     if conditional:
@@ -343,8 +429,6 @@ def main(argv=None):
     )
     images = keras.ops.convert_to_numpy(images)
     sample_seconds = time.time() - start
-    samples_path = os.path.join(args.output, "samples.png")
-    keras_vim.utils.save_image_grid(images, samples_path, columns=columns, scale=3)
     print(
         f"sampled {len(images)} images in {sample_seconds:.1f}s"
         + (f"; rows: {', '.join(rows)}" if rows else ""),
@@ -387,8 +471,15 @@ def main(argv=None):
         "sample_seconds": round(sample_seconds, 1),
         "total_seconds": round(time.time() - total_start, 1),
     }
-    with open(os.path.join(args.output, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    # Into place together once all are written: never beside an earlier attempt's.
+    with run.publishing() as staging:
+        model.save(os.path.join(staging, "model.keras"))
+        model.save_to_preset(os.path.join(staging, "preset"))
+        keras_vim.utils.save_image_grid(
+            images, os.path.join(staging, "samples.png"), columns=columns, scale=3
+        )
+        with open(os.path.join(staging, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=2)
     print(
         f"done in {metrics['total_seconds']:.0f}s: val bits/token "
         f"{logs.get('val_bits_per_token')}, val accuracy {logs.get('val_accuracy')}; wrote "

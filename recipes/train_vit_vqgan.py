@@ -5,6 +5,9 @@ and writes into `runs/vit_vqgan/`: the model (`model.keras` and a preset directo
 reconstruction grid (`reconstructions.png`: originals above, reconstructions below) and
 `metrics.json`. Choose the backend with KERAS_BACKEND (jax, torch or tensorflow).
 
+Every flag is checked before any work. `--output` belongs to one run: the same command resumes
+an interrupted run (or, once finished, reuses its results); other settings are refused there.
+
     KERAS_BACKEND=jax python recipes/train_vit_vqgan.py
     KERAS_BACKEND=jax python recipes/train_vit_vqgan.py --data path/to/folder --image-size 64
     KERAS_BACKEND=jax python recipes/train_vit_vqgan.py --data tfds:celeb_a_hq/256 \
@@ -23,6 +26,7 @@ import keras_vim
 from keras_vim.losses.perceptual import imagenet_vgg16_weights_path
 from keras_vim.models import VitVQGAN
 from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
+from keras_vim.utils import flags
 
 
 def parse_args(argv=None):
@@ -35,12 +39,17 @@ def parse_args(argv=None):
     )
     data.add_argument(
         "--image-size",
-        type=int,
+        type=flags.POSITIVE_INT,
         default=None,
-        help="Square image size for folders/TFDS (default: the preset's).",
+        help="Square image size for folders/TFDS (default: the preset's); a multiple of the "
+        "preset's patch size.",
     )
     data.add_argument(
-        "--channels", type=int, default=None, help="Image channels (default: the data's)."
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="Channels of folder images (default 3; Fashion-MNIST has 1).",
     )
     data.add_argument("--augment", action="store_true", help="Random flips and small shifts.")
     model = parser.add_argument_group("model")
@@ -49,49 +58,55 @@ def parse_args(argv=None):
         default="vit_vqgan_tiny",
         help=f"Built-in preset or preset directory; built-ins: {', '.join(VitVQGAN.presets())}.",
     )
-    model.add_argument("--num-codes", type=int, default=None, help="Codebook size.")
-    model.add_argument("--code-dim", type=int, default=None, help="Factorized lookup dim.")
+    model.add_argument(
+        "--num-codes", type=flags.integer(2), default=None, help="Codebook size (at least 2)."
+    )
+    model.add_argument(
+        "--code-dim", type=flags.POSITIVE_INT, default=None, help="Factorized lookup dim."
+    )
     model.add_argument(
         "--no-logit-laplace",
         action="store_true",
         help="Parti variant: predict pixels, no logit-Laplace loss.",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int, default=1000, help="Training steps.")
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--steps", type=flags.POSITIVE_INT, default=1000, help="Training steps.")
+    train.add_argument("--batch-size", type=flags.POSITIVE_INT, default=64)
     train.add_argument(
         "--learning-rate",
-        type=float,
+        type=flags.POSITIVE,
         default=1e-3,
         help="Peak learning rate (paper: 1e-4 at batch 256 for 500k steps).",
     )
     train.add_argument(
         "--final-learning-rate",
-        type=float,
+        type=flags.NON_NEGATIVE,
         default=None,
         help="Learning rate at the last step (default: peak / 10).",
     )
     train.add_argument(
         "--warmup-steps",
-        type=int,
+        type=flags.NON_NEGATIVE_INT,
         default=None,
         help="Linear warm-up steps (default: 10%% of --steps).",
     )
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--l2-weight", type=float, default=1.0)
-    train.add_argument("--logit-laplace-weight", type=float, default=0.1)
-    train.add_argument("--vq-weight", type=float, default=1.0)
-    train.add_argument("--adversarial-weight", type=float, default=0.1)
+    train.add_argument("--weight-decay", type=flags.NON_NEGATIVE, default=1e-4)
+    train.add_argument("--l2-weight", type=flags.NON_NEGATIVE, default=1.0)
+    train.add_argument("--logit-laplace-weight", type=flags.NON_NEGATIVE, default=0.1)
+    train.add_argument("--vq-weight", type=flags.NON_NEGATIVE, default=1.0)
+    train.add_argument("--adversarial-weight", type=flags.NON_NEGATIVE, default=0.1)
     train.add_argument(
         "--discriminator-start",
-        type=int,
+        type=flags.NON_NEGATIVE_INT,
         default=None,
         help="Step at which the GAN losses start (default: half of --steps).",
     )
-    train.add_argument("--r1-weight", type=float, default=0.0, help="R1 penalty gamma.")
+    train.add_argument(
+        "--r1-weight", type=flags.NON_NEGATIVE, default=0.0, help="R1 penalty gamma."
+    )
     train.add_argument(
         "--perceptual-weight",
-        type=float,
+        type=flags.NON_NEGATIVE,
         default=0.1,
         help="LPIPS-style VGG16 term; skipped with a notice if no VGG weights "
         "are found and --vgg-weights is not given.",
@@ -103,25 +118,45 @@ def parse_args(argv=None):
     )
     train.add_argument(
         "--dead-code-restart-fraction",
-        type=float,
+        type=flags.FRACTION,
         default=0.8,
-        help="Re-seed dead codes during this fraction of training (for presets "
+        help="Re-seed dead codes during this fraction of training, in [0, 1] (for presets "
         "with restart_dead_codes).",
     )
     train.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16.")
     train.add_argument(
         "--steps-per-epoch",
-        type=int,
+        type=flags.POSITIVE_INT,
         default=None,
-        help="Steps between progress lines (default: --steps / 10).",
+        help="Steps between progress lines, at most --steps (default: --steps / 10).",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
     parser.add_argument(
-        "--eval-images", type=int, default=1024, help="Test images for the final report."
+        "--eval-images",
+        type=flags.POSITIVE_INT,
+        default=1024,
+        help="Test images for the final report.",
     )
-    parser.add_argument("--output", default="runs/vit_vqgan", help="Output directory.")
+    parser.add_argument(
+        "--output",
+        default="runs/vit_vqgan",
+        help="Output directory: new, empty, or an earlier run of the same command.",
+    )
     keras_vim.distribution.add_distribution_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    return args
+
+
+def check_args(parser, args):
+    """The checks that look at several flags or at files (`parser.error` if one fails)."""
+    flags.check_data(parser, args)
+    config = flags.preset_config(parser, "--preset", VitVQGAN, args.preset)
+    image_size = args.image_size or (32 if args.data == "fashion_mnist" else None)
+    flags.check_image_size(parser, "--image-size", config, image_size)
+    flags.check_at_most(parser, "--warmup-steps", args.warmup_steps, "--steps", args.steps)
+    flags.check_at_most(parser, "--steps-per-epoch", args.steps_per_epoch, "--steps", args.steps)
+    flags.check_file(parser, "--vgg-weights", args.vgg_weights)
 
 
 def perceptual_settings(args):
@@ -153,15 +188,18 @@ def take_images(dataset, count):
 
 def main(argv=None):
     args = parse_args(argv)
+    run = flags.run_directory(args)  # new, or an earlier run of these settings
+    finished = run.finished_results("metrics.json")
+    if finished is not None:
+        return finished
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
-    os.makedirs(args.output, exist_ok=True)
 
     overrides = {}
-    if args.num_codes:
+    if args.num_codes is not None:
         overrides["num_codes"] = args.num_codes
-    if args.code_dim:
+    if args.code_dim is not None:
         overrides["code_dim"] = args.code_dim
     if args.no_logit_laplace:
         overrides["logit_laplace"] = False
@@ -203,7 +241,9 @@ def main(argv=None):
     if notice:
         print(notice, flush=True)
     warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 10
-    final_lr = args.final_learning_rate or args.learning_rate / 10
+    final_lr = (
+        args.learning_rate / 10 if args.final_learning_rate is None else args.final_learning_rate
+    )
 
     def optimizer():
         return keras_vim.training.vit_vqgan_optimizer(
@@ -237,6 +277,7 @@ def main(argv=None):
 
     steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 10)
     epochs = max(1, args.steps // steps_per_epoch)
+    run.start()  # the directory is created only now, when the flags have proved usable
     start = time.time()
     # Checkpoints every epoch (both optimizers included): the same command resumes a killed run.
     backup_dir = os.path.join(args.output, "checkpoint")
@@ -247,6 +288,7 @@ def main(argv=None):
         steps_per_epoch=steps_per_epoch,
         epochs=epochs,
         backup_dir=backup_dir,
+        run_settings=run.settings,
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' notice
         callbacks=[
@@ -257,16 +299,6 @@ def main(argv=None):
 
     after = keras_vim.metrics.tokenizer_report(model, test_images)
     print(f"trained:   {json.dumps(after)}", flush=True)
-    model.save(os.path.join(args.output, "model.keras"))
-    model.save_to_preset(os.path.join(args.output, "preset"))
-    shown = test_images[:16]
-    reconstructions = model.decode(model.encode(shown))
-    keras_vim.utils.save_image_grid(
-        np.concatenate([shown, keras.ops.convert_to_numpy(reconstructions)]),
-        os.path.join(args.output, "reconstructions.png"),
-        columns=16,
-        scale=3,
-    )
     metrics = {
         "backend": keras.backend.backend(),
         "data": info["name"],
@@ -281,8 +313,20 @@ def main(argv=None):
         "final_train_logs": {k: float(v[-1]) for k, v in history.history.items() if v},
         "parameters": int(model.count_params()),
     }
-    with open(os.path.join(args.output, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    # Into place together once all are written: never beside an earlier attempt's.
+    with run.publishing() as staging:
+        model.save(os.path.join(staging, "model.keras"))
+        model.save_to_preset(os.path.join(staging, "preset"))
+        shown = test_images[:16]
+        reconstructions = model.decode(model.encode(shown))
+        keras_vim.utils.save_image_grid(
+            np.concatenate([shown, keras.ops.convert_to_numpy(reconstructions)]),
+            os.path.join(staging, "reconstructions.png"),
+            columns=16,
+            scale=3,
+        )
+        with open(os.path.join(staging, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=2)
     print(f"wrote {args.output}/: model.keras, preset/, reconstructions.png, metrics.json")
     return metrics
 

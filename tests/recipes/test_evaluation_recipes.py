@@ -78,17 +78,17 @@ def test_linear_probe_recipe(presets, tmp_path):
     assert Image.open(os.path.join(output, "probe_curve.png")).size == (640, 400)
     # The token ids are cached and reused.
     assert os.path.exists(os.path.join(output, "tokens_train.npz"))
-    with pytest.raises(ValueError, match="block 3"):
+    # Checked against the prior's depth before any work.
+    with pytest.raises(SystemExit):
         linear_probe.main(argv[:-8] + ["--blocks", "3"])
 
 
-def test_evaluate_recipe(presets, tmp_path):
+def test_evaluate_recipe(presets, tmp_path, capsys, snapshot):
     tokenizer, prior = presets
     output = str(tmp_path / "evaluate")
-    report = evaluate.main(
-        ["--tokenizer", tokenizer, "--prior", prior, "--output", output, "--max-images", "64"]
-        + ["--samples-per-class", "2", "--acceptance-rates", "1,0.5", "--batch-size", "20"]
-    )
+    argv = ["--tokenizer", tokenizer, "--prior", prior, "--output", output, "--max-images", "64"]
+    argv += ["--samples-per-class", "2", "--acceptance-rates", "1,0.5", "--batch-size", "20"]
+    report = evaluate.main(argv)
     with open(os.path.join(output, "evaluation.json")) as f:
         assert json.load(f) == json.loads(json.dumps(report))
 
@@ -127,3 +127,16 @@ def test_evaluate_recipe(presets, tmp_path):
         (10 * 34 + 2) * 3,
     )
     assert Image.open(os.path.join(output, "code_usage.png")).size == (640, 400)
+
+    # The directory holds this evaluation only: the same command reuses it, another (which
+    # would leave samples_rate_0.5.png beside its own figures) is refused; nothing changes.
+    finished = snapshot(output)
+    assert not any(name.startswith(".staging") for name in finished)
+    capsys.readouterr()
+    assert evaluate.main(argv) == json.loads(json.dumps(report))
+    assert "holds the finished run of these settings" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(argv[:-3] + ["1,0.25", "--batch-size", "20"])
+    assert exit_info.value.code == 2
+    assert "acceptance_rates: [1.0, 0.5] there, [1.0, 0.25] here" in capsys.readouterr().err
+    assert snapshot(output) == finished

@@ -1,0 +1,71 @@
+"""Helpers of the recipe tests: load a recipe, snapshot a directory, kill a run mid-way."""
+
+import contextlib
+import importlib.util
+import os
+
+import keras
+import pytest
+
+RECIPES = os.path.join(os.path.dirname(__file__), "..", "..", "recipes")
+
+
+@pytest.fixture(scope="session")
+def load_recipe():
+    """`load_recipe("train_vim")`: the recipe as a module (loaded once)."""
+    loaded = {}
+
+    def load(name):
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(name, os.path.join(RECIPES, f"{name}.py"))
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
+
+
+def directory_files(directory):
+    """Every file under `directory`: relative path -> bytes."""
+    files = {}
+    for root, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, directory)] = f.read()
+    return files
+
+
+@pytest.fixture
+def snapshot():
+    return directory_files
+
+
+class Killed(Exception):
+    """Stands in for a killed process."""
+
+
+class _KillAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise Killed()  # after the checkpoint callbacks, which come first
+
+
+@contextlib.contextmanager
+def killed_after_first_epoch(recipe):
+    """Inside the block, the recipe's training is killed once its first epoch is
+    checkpointed (the run raises `Killed`)."""
+    original = recipe.fit_resumable
+
+    def fit_then_kill(*args, callbacks=(), **kwargs):
+        return original(*args, callbacks=[*callbacks, _KillAfterFirstEpoch()], **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recipe, "fit_resumable", fit_then_kill)
+        with pytest.raises(Killed):
+            yield
+
+
+@pytest.fixture
+def kill_after_first_epoch():
+    return killed_after_first_epoch
