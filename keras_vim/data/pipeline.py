@@ -11,6 +11,7 @@ import numpy as np
 from keras_vim.data.fashion_mnist import load_fashion_mnist
 from keras_vim.data.image_files import find_image_files
 from keras_vim.data.shuffling import shuffle_and_repeat
+from keras_vim.utils.checks import check_image_values, check_integer
 
 # Largest random shift of the augmentation, as a fraction of the side (2 px at 32 px).
 _MAX_SHIFT = 0.0625
@@ -59,8 +60,8 @@ def image_dataset(
 
     images = _check_images(images)
     labels = _check_labels(labels, len(images))
-    _check_positive_int("batch_size", batch_size)
-    _check_seed(seed)
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    seed = check_integer("seed", seed, allow_none=True)
     image_size = _check_image_size(image_size)
 
     ds = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
@@ -147,8 +148,8 @@ def folder_dataset(
     import tensorflow as tf
 
     image_size = _check_image_size(image_size, required=True)
-    _check_positive_int("batch_size", batch_size)
-    _check_seed(seed)
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    seed = check_integer("seed", seed, allow_none=True)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3; got {channels!r}")
     paths, class_ids, class_names = find_image_files(directory, on_error=on_error)
@@ -230,9 +231,9 @@ def tfds_dataset(
     import tensorflow_datasets as tfds
 
     image_size = _check_image_size(image_size)
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("shuffle_buffer", shuffle_buffer)
-    _check_seed(seed)
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    shuffle_buffer = check_integer("shuffle_buffer", shuffle_buffer, minimum=1)
+    seed = check_integer("seed", seed, allow_none=True)
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     if isinstance(name, str):
         ds = tfds.load(
@@ -273,16 +274,6 @@ def tfds_dataset(
     return _finish(ds, augment, seed)
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
-
-def _check_seed(seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise ValueError(f"seed must be an integer or None; got {seed!r}")
-
-
 def _check_image_size(image_size, required=False):
     if image_size is None:
         if required:
@@ -312,14 +303,13 @@ def _check_images(images):
         )
     if images.dtype == np.uint8:
         return images
+    # Other integer types would be scaled by their own range (convert_image_dtype).
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(
-            f"images must be uint8 (0..255) or float in [0, 1]; got dtype {images.dtype}"
+            f"`images` must be uint8 (0..255) or float in [0, 1]; got dtype {images.dtype}"
         )
     images = images.astype(np.float32, copy=False)
-    low, high = images.min(), images.max()
-    if not (low >= 0.0 and high <= 1.0):
-        raise ValueError(f"float images must lie in [0, 1]; got values in [{low}, {high}]")
+    check_image_values("images", images)
     return images
 
 

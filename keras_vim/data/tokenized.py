@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_vim.data.shuffling import shuffle_and_repeat
 from keras_vim.sampling.loop import compile_function
+from keras_vim.utils.checks import check_id_range, check_integer
 
 CACHE_FORMAT = 1
 
@@ -86,7 +87,8 @@ def make_encoder(tokenizer):
     encode, largest = _ENCODERS[tokenizer]
 
     def run(images):
-        images = np.asarray(images)
+        # Values are checked here, on the host: the compiled `encode` cannot read them.
+        images = np.asarray(tokenizer.check_images(np.asarray(images)))
         count = len(images)
         if 0 < count < largest[0]:
             padding = np.zeros((largest[0] - count, *images.shape[1:]), images.dtype)
@@ -152,6 +154,7 @@ def tokenize_dataset(
     >>> ids.shape, labels.tolist()
     ((4, 8, 8), [0, 1, 2, 3])
     """
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
     if key is None:
         key = f"array:{len(dataset)}" if isinstance(dataset, np.ndarray) else ""
     fingerprint = tokenizer_fingerprint(tokenizer) if cache_path else None
@@ -170,6 +173,10 @@ def tokenize_dataset(
     for images, batch_labels in _batches(dataset, labels, batch_size):
         all_ids.append(encode(images).astype("int32"))
         if batch_labels is not None:
+            if not np.issubdtype(batch_labels.dtype, np.integer):
+                raise TypeError(
+                    f"`labels` must be integer class ids, got dtype {batch_labels.dtype}."
+                )
             all_labels.append(batch_labels.astype("int32").reshape(-1))
     if not all_ids:
         raise ValueError("`dataset` holds no images.")
@@ -218,12 +225,21 @@ def token_dataset(
     import tensorflow as tf
 
     ids = np.asarray(ids)
-    if ids.ndim != 3 or "int" not in str(ids.dtype):
-        raise ValueError(f"`ids` must be integers of shape (N, h, w), got {ids.dtype} {ids.shape}.")
+    if ids.ndim != 3:
+        raise ValueError(f"`ids` must have shape (N, h, w), got {ids.shape}.")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"`ids` must be integers, got dtype {ids.dtype}.")
+    check_id_range("ids", ids)
     if labels is not None:
-        labels = np.asarray(labels).astype("int32")
+        labels = np.asarray(labels)
         if labels.shape != (len(ids),):
             raise ValueError(f"`labels` must have shape ({len(ids)},), got {labels.shape}.")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"`labels` must be integer class ids, got dtype {labels.dtype}.")
+        check_id_range("labels", labels)
+        labels = labels.astype("int32")
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    seed = check_integer("seed", seed, allow_none=True)
     data = ids.astype("int32") if labels is None else (ids.astype("int32"), labels)
     dataset = tf.data.Dataset.from_tensor_slices(data)
     dataset = shuffle_and_repeat(dataset, shuffle, len(ids), seed, repeat)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_vim.utils.checks import check_image_values, check_integer
+
 
 def _as_images(batch, name):
     if isinstance(batch, (tuple, list)):
@@ -23,11 +25,8 @@ def _as_images(batch, name):
         return batch.astype("float32") / 255.0
     if not np.issubdtype(batch.dtype, np.floating):
         raise TypeError(f"`{name}` must hold float or uint8 images, got dtype {batch.dtype}.")
-    if batch.size and (batch.min() < -1e-3 or batch.max() > 1.0 + 1e-3):
-        raise ValueError(
-            f"Float images in `{name}` must be in [0, 1], got values in "
-            f"[{batch.min():.3g}, {batch.max():.3g}] (divide 8-bit values by 255)."
-        )
+    # A little slack: resampled or low-precision images can overshoot [0, 1] by round-off.
+    check_image_values(name, batch, tolerance=1e-3)
     return batch.astype("float32")
 
 
@@ -43,12 +42,8 @@ def image_batches(data, batch_size, max_images=None, name="images"):
         max_images: stop after this many images (`None`: all).
         name: the argument's name in error messages.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-    if max_images is not None and (
-        isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1
-    ):
-        raise ValueError(f"`max_images` must be a positive int or None, got {max_images!r}.")
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    max_images = check_integer("max_images", max_images, minimum=1, allow_none=True)
     if hasattr(data, "shape") and hasattr(data, "dtype"):
         source = (data[start : start + batch_size] for start in range(0, len(data), batch_size))
     elif hasattr(data, "as_numpy_iterator"):

@@ -30,6 +30,24 @@ def feature_statistics(features):
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
+def _check_covariance(name, sigma):
+    """Raises unless `sigma` is finite, symmetric and positive semi-definite (up to round-off):
+    the trace formula below assumes it, and would return a meaningless distance otherwise."""
+    if not np.all(np.isfinite(sigma)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    scale = float(np.abs(np.diag(sigma)).max(initial=0.0))
+    expected = f"`{name}` must be a symmetric positive semi-definite covariance matrix"
+    if not np.allclose(sigma, sigma.T, rtol=1e-6, atol=1e-9 * scale):
+        raise ValueError(f"{expected}; it is not symmetric.")
+    # Cholesky of a slightly lifted matrix: succeeds for PSD ones with round-off-sized negative
+    # eigenvalues, fails for a clearly negative eigenvalue; cheaper than an eigen-decomposition.
+    lifted = sigma + (1e-6 * scale + 1e-300) * np.eye(len(sigma))
+    try:
+        np.linalg.cholesky(lifted)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{expected}; it has a negative eigenvalue.") from None
+
+
 def _psd_sqrt(matrix):
     # Symmetric square root through the eigen-decomposition; round-off can leave tiny negative
     # eigenvalues on (near-)singular covariances, which are clipped to 0.
@@ -56,7 +74,8 @@ def frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b):
 
     Args:
         mu_a, mu_b: means, shape `(d,)`.
-        sigma_a, sigma_b: covariances, shape `(d, d)`, symmetric positive semi-definite.
+        sigma_a, sigma_b: covariances, shape `(d, d)`, symmetric positive semi-definite
+            (a ValueError otherwise: the formula would give a meaningless number).
 
     Returns:
         The squared distance `|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))` as a Python
@@ -72,6 +91,9 @@ def frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b):
     for name, sigma in (("sigma_a", sigma_a), ("sigma_b", sigma_b)):
         if sigma.shape != (d, d):
             raise ValueError(f"`{name}` must have shape {(d, d)}, got {sigma.shape}.")
+        _check_covariance(name, sigma)
+    if not (np.all(np.isfinite(mu_a)) and np.all(np.isfinite(mu_b))):
+        raise ValueError("`mu_a` and `mu_b` must be finite.")
     diff = mu_a - mu_b
     distance = (
         diff @ diff

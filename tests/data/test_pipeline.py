@@ -156,21 +156,26 @@ def test_batches_feed_model_fit():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"batch_size": 0}, "batch_size"),
-        ({"batch_size": 2.5}, "batch_size"),
-        ({"image_size": (32,)}, "image_size"),
-        ({"image_size": (0, 8)}, "image_size"),
-        ({"image_size": "32"}, "image_size"),
-        ({"seed": "a"}, "seed"),
-        ({"labels": np.arange(3)}, "labels"),
-        ({"labels": np.zeros(4, dtype=np.float32)}, "labels"),
+        ({"batch_size": 0}, ValueError, "`batch_size` must be an integer >= 1, got 0"),
+        ({"batch_size": 2.5}, TypeError, "`batch_size` must be an integer >= 1"),
+        ({"image_size": (32,)}, ValueError, "image_size"),
+        ({"image_size": (0, 8)}, ValueError, "image_size"),
+        ({"image_size": "32"}, ValueError, "image_size"),
+        ({"seed": "a"}, TypeError, "`seed` must be None or an integer"),
+        ({"labels": np.arange(3)}, ValueError, "labels"),
+        ({"labels": np.zeros(4, dtype=np.float32)}, ValueError, "labels"),
     ],
 )
-def test_image_dataset_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_image_dataset_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
         image_dataset(np.zeros((4, 8, 8), dtype=np.uint8), **kwargs)
+
+
+def test_image_dataset_takes_numpy_integers():
+    ds = image_dataset(np.zeros((4, 8, 8), np.uint8), batch_size=np.int64(2), seed=np.int32(1))
+    assert next(iter(ds)).shape == (2, 8, 8, 1)
 
 
 @pytest.mark.parametrize(
@@ -178,7 +183,8 @@ def test_image_dataset_bad_arguments(kwargs, match):
     [
         (np.zeros((4, 8, 8), dtype=np.int64), "uint8.*int64"),
         (np.full((4, 8, 8), 2.0), r"\[0, 1\]"),
-        (np.full((4, 8, 8), np.nan), r"\[0, 1\]"),
+        (np.full((4, 8, 8), np.nan), r"finite values in \[0, 1\], got NaN"),
+        (np.full((4, 8, 8), -np.inf), "NaN or infinity"),
         (np.zeros((4, 8), dtype=np.uint8), "shape"),
         (np.zeros((0, 8, 8), dtype=np.uint8), "non-empty"),
     ],

@@ -53,7 +53,7 @@ def test_tf_datasets_with_and_without_labels(tokenizer, images):
 
 def test_cache_is_reused_and_rebuilt_when_stale(tokenizer, images, tmp_path, capsys):
     path = str(tmp_path / "tokens.npz")
-    ids, labels = tokenize_dataset(tokenizer, images, path, labels=np.zeros(10), key="a")
+    ids, labels = tokenize_dataset(tokenizer, images, path, labels=np.zeros(10, "int32"), key="a")
     assert os.path.exists(path) and "cached" in capsys.readouterr().out
     again, again_labels = tokenize_dataset(tokenizer, images[::-1], path, key="a")
     # Loaded, not recomputed: the reversed images were never encoded.
@@ -104,3 +104,55 @@ def test_bad_inputs(tokenizer, images):
         tokenize_dataset(tokenizer, np.zeros((2, 16, 16, 3), "float32"))
     with pytest.raises(ValueError, match="ids"):
         token_dataset(np.zeros((2, 16)))
+
+
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (np.full((2, 16, 16, 1), 255.0, "float32"), r"Float `images` must be in \[0, 1\]"),
+        (np.full((2, 16, 16, 1), -1.0, "float32"), r"Float `images` must be in \[0, 1\]"),
+        (np.full((2, 16, 16, 1), np.nan, "float32"), r"finite values in \[0, 1\], got NaN"),
+        (np.full((2, 16, 16, 1), np.inf, "float32"), r"finite values in \[0, 1\]"),
+    ],
+)
+def test_bad_pixel_values_are_refused(tokenizer, images, match):
+    """Floats in [0, 255], negative floats, NaN and inf encoded to wrong ids silently."""
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match=match):
+        tokenize_dataset(tokenizer, images, verbose=False)
+    with pytest.raises(ValueError, match=match):
+        tokenize_dataset(tokenizer, tf.data.Dataset.from_tensor_slices(images).batch(2))
+    with pytest.raises(ValueError, match=match):
+        next(tokenize_on_the_fly(tokenizer, [images]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"ids": np.full((2, 4, 4), -1)}, ValueError, r"`ids` must be integers >= 0, got values"),
+        ({"ids": np.zeros((2, 4, 4), "float32")}, TypeError, r"`ids` must be integers, got dtype"),
+        ({"labels": np.array([0.0, 1.0])}, TypeError, r"`labels` must be integer class ids"),
+        ({"labels": np.array([0, -2])}, ValueError, r"`labels` must be integers >= 0"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be an integer >= 1, got 0"),
+        ({"batch_size": 2.0}, TypeError, r"`batch_size` must be an integer >= 1"),
+        ({"seed": "0"}, TypeError, r"`seed` must be None or an integer"),
+    ],
+)
+def test_bad_token_dataset_args(kwargs, error, match):
+    arguments = {"ids": np.zeros((2, 4, 4), "int32"), "labels": np.array([0, 1]), **kwargs}
+    with pytest.raises(error, match=match):
+        token_dataset(**arguments)
+
+
+def test_token_dataset_takes_numpy_integers():
+    ids = np.zeros((4, 4, 4), "int32")
+    batches = list(token_dataset(ids, batch_size=np.int64(2), seed=np.int32(3)))
+    assert [tuple(b.shape) for b in batches] == [(2, 4, 4), (2, 4, 4)]
+
+
+def test_float_labels_are_refused_by_tokenize_dataset(tokenizer, images):
+    with pytest.raises(TypeError, match=r"`labels` must be integer class ids"):
+        tokenize_dataset(tokenizer, images, labels=np.linspace(0, 1, 10), verbose=False)
+    with pytest.raises(ValueError, match=r"`batch_size` must be an integer >= 1, got 0"):
+        tokenize_dataset(tokenizer, images, batch_size=0, verbose=False)

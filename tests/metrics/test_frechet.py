@@ -78,3 +78,34 @@ def test_bad_inputs():
         frechet_distance(np.full((4, 3), np.nan), np.zeros((5, 3)))
     with pytest.raises(ValueError, match="sigma_b"):
         frechet_distance_from_statistics(np.zeros(3), np.eye(3), np.zeros(3), np.eye(2))
+
+
+@pytest.mark.parametrize(
+    "sigma, match",
+    [
+        (
+            -np.eye(3),
+            r"`sigma_b` must be a symmetric positive semi-definite .* negative eigenvalue",
+        ),
+        (np.diag([1.0, 1.0, -0.5]), r"`sigma_b` .* negative eigenvalue"),
+        (np.array([[1.0, 2.0, 0], [0, 1.0, 0], [0, 0, 1.0]]), r"`sigma_b` .* not symmetric"),
+        (np.full((3, 3), np.nan), r"`sigma_b` contains NaN"),
+    ],
+)
+def test_a_covariance_that_is_not_psd_is_refused(sigma, match):
+    """A negative-definite covariance returned 0.0 (the distance was clipped)."""
+    with pytest.raises(ValueError, match=match):
+        frechet_distance_from_statistics(np.zeros(3), np.eye(3), np.zeros(3), sigma)
+
+
+def test_round_off_negative_eigenvalues_are_accepted(rng):
+    # Fewer samples than dimensions: np.cov is singular; round-off can push its zero
+    # eigenvalues a little below 0, as the shift does here.
+    a, b = rng.normal(size=(4, 30)), rng.normal(size=(5, 30))
+    sigma_a = np.cov(a, rowvar=False)
+    sigma_a -= 1e-12 * np.trace(sigma_a) * np.eye(30)
+    assert np.linalg.eigvalsh(sigma_a).min() < 0
+    distance = frechet_distance_from_statistics(a.mean(0), sigma_a, *feature_statistics(b))
+    assert distance == pytest.approx(frechet_distance(a, b), rel=1e-6)
+    with pytest.raises(ValueError, match="mu_a"):
+        frechet_distance_from_statistics(np.full(30, np.inf), sigma_a, *feature_statistics(b))
