@@ -267,7 +267,8 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
         max_length = self.sequence_length if max_length is None else max_length
         shape = tuple(tokens.shape)
         if len(shape) == 3:
-            if shape[1:] != self.grid_size:
+            # Unknown sizes (None, in a dataset's element spec) are left to the batches.
+            if any(size not in (None, want) for size, want in zip(shape[1:], self.grid_size)):
                 raise ValueError(
                     f"`{name}` of rank 3 must have shape (batch, {self.grid_size[0]}, "
                     f"{self.grid_size[1]}) for this model's grid, got {shape}."

@@ -2,6 +2,7 @@
 decoder (quantizer, discriminator, encode/decode, input checks, training through
 `keras_vim.training.VQGANTrainer`)."""
 
+import numpy as np
 from keras import ops
 
 from keras_vim.layers.discriminator import StyleGANDiscriminator
@@ -11,7 +12,10 @@ from keras_vim.losses.reconstruction import logit_laplace_mean
 from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.sampling.loop import compile_function
 from keras_vim.training import VQGANTrainer
+from keras_vim.training.vqgan_trainer import unpack_images
 from keras_vim.utils.arrays import concrete_numpy
+from keras_vim.utils.checked_batches import CheckedInputs
+from keras_vim.utils.checks import check_id_range, check_image_values, check_integer, check_real
 
 
 class _CompiledFunctions:
@@ -21,7 +25,7 @@ class _CompiledFunctions:
         self.functions = {}
 
 
-class VQGANBase(PresetMixin, VQGANTrainer):
+class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
     """An image tokenizer: encoder, factorized (l2-normalized) quantizer, decoder, plus the
     discriminator used in training. Subclasses build the encoder and decoder and hand them to
     `_build_tokenizer`; see `keras_vim.models.VitVQGAN` and `keras_vim.models.CnnVQGAN`.
@@ -52,14 +56,23 @@ class VQGANBase(PresetMixin, VQGANTrainer):
     ):
         super().__init__(**kwargs)
         image_size = _to_pair(image_size, "image_size")
-        if not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(f"`patch_size` must be a positive int, got {patch_size!r}.")
+        patch_size = check_integer("patch_size", patch_size, minimum=1)
         if image_size[0] % patch_size or image_size[1] % patch_size:
             raise ValueError(
                 f"`image_size` {image_size} must be divisible by `patch_size`={patch_size}."
             )
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"`channels` must be a positive int, got {channels!r}.")
+        channels = check_integer("channels", channels, minimum=1)
+        num_codes = check_integer("num_codes", num_codes, minimum=1)
+        code_dim = check_integer("code_dim", code_dim, minimum=1)
+        beta = check_real("beta", beta, minimum=0)
+        usage_decay = check_real("usage_decay", usage_decay, minimum=0, maximum=1)
+        dead_code_threshold = check_real("dead_code_threshold", dead_code_threshold, minimum=0)
+        discriminator_filters = check_integer(
+            "discriminator_filters", discriminator_filters, minimum=1
+        )
+        discriminator_max_filters = check_integer(
+            "discriminator_max_filters", discriminator_max_filters, minimum=1
+        )
         self.image_size = image_size
         self.channels = channels
         self.patch_size = patch_size
@@ -150,19 +163,31 @@ class VQGANBase(PresetMixin, VQGANTrainer):
         return outputs
 
     def call(self, images, training=None):
+        # The shape only: values inside a compiled step cannot be read (see `check_images`).
+        images = self.check_images(images, check_values=False)
         return self.forward_outputs(self.prepare_images(images), training=training)[
             "reconstruction"
         ]
 
-    def check_images(self, images, name="images"):
-        """Validates a batch of images at the API boundary; returns it as a tensor."""
+    def check_images(self, images, name="images", check_values=True):
+        """Validates a batch of images at the API boundary (shape and dtype, and with
+        `check_values` the pixel values when they can be read here: uint8, integers in
+        [0, 255] or finite floats in [0, 1]); returns it, nested lists as numpy."""
+        if isinstance(images, (list, tuple)):
+            images = np.asarray(images)
+        if not hasattr(images, "shape"):
+            raise TypeError(
+                f"`{name}` must be an image array (batch, height, width, channels), got "
+                f"{type(images).__name__}."
+            )
         shape = tuple(images.shape)
         expected = (*self.image_size, self.channels)
         if len(shape) != 4:
             raise ValueError(
                 f"`{name}` must have rank 4 (batch, height, width, channels), got shape {shape}."
             )
-        if shape[1:] != expected:
+        # Unknown sizes (None, in a dataset's element spec) are left to the batches.
+        if any(size is not None and size != want for size, want in zip(shape[1:], expected)):
             problem = (
                 f"{self.channels} channel(s)"
                 if shape[-1] != self.channels
@@ -174,19 +199,23 @@ class VQGANBase(PresetMixin, VQGANTrainer):
                 f"the model's image_size (divisible by patch_size={self.patch_size})."
             )
         dtype = str(getattr(images, "dtype", ""))
-        values = concrete_numpy(images) if "int" in dtype and dtype != "uint8" else None
-        if values is not None and values.size:
-            if values.min() < 0 or values.max() > 255:
-                raise ValueError(
-                    f"Integer `{name}` must be in [0, 255], got values in "
-                    f"[{values.min()}, {values.max()}]."
-                )
         if not ("int" in dtype or "float" in dtype):
             raise TypeError(f"`{name}` must be a float or integer array, got dtype {dtype!r}.")
+        values = concrete_numpy(images) if check_values and dtype != "uint8" else None
+        if values is not None:
+            check_image_values(name, values)
         return images
 
     def check_ids(self, ids, name="ids"):
-        """Validates token ids `(batch, h, w)` at the API boundary."""
+        """Validates token ids `(batch, h, w)` at the API boundary; returns them, nested
+        lists as numpy."""
+        if isinstance(ids, (list, tuple)):
+            ids = np.asarray(ids)
+        if not hasattr(ids, "shape"):
+            raise TypeError(
+                f"`{name}` must be an integer array (batch, {self.grid_size[0]}, "
+                f"{self.grid_size[1]}), got {type(ids).__name__}."
+            )
         shape = tuple(ids.shape)
         if len(shape) != 3 or shape[1:] != self.grid_size:
             raise ValueError(
@@ -197,12 +226,8 @@ class VQGANBase(PresetMixin, VQGANTrainer):
         if "int" not in dtype:
             raise TypeError(f"`{name}` must be an integer array, got dtype {dtype!r}.")
         values = concrete_numpy(ids)
-        if values is not None and values.size:
-            if values.min() < 0 or values.max() >= self.num_codes:
-                raise ValueError(
-                    f"`{name}` must be in [0, {self.num_codes - 1}] (num_codes={self.num_codes}), "
-                    f"got values in [{values.min()}, {values.max()}]."
-                )
+        if values is not None:
+            check_id_range(name, values, self.num_codes, f"num_codes={self.num_codes}")
         return ids
 
     def encode(self, images):
@@ -212,12 +237,16 @@ class VQGANBase(PresetMixin, VQGANTrainer):
         once per input shape, reading the current weights.
         """
         images = self.check_images(images)
+        if images.shape[0] == 0:  # the same empty result on every backend
+            return ops.zeros((0, *self.grid_size), "int32")
         return self._compiled_function("encode", self._encode_ids)(images)
 
     def decode(self, ids):
         """Token ids `(B, h, w)` -> images `(B, H, W, C)` in [0, 1] (float), compiled like
         `encode`."""
         ids = self.check_ids(ids)
+        if ids.shape[0] == 0:
+            return ops.zeros((0, *self.image_size, self.channels), self.compute_dtype)
         return self._compiled_function("decode", self._decode_ids)(ids)
 
     def _encode_ids(self, images):
@@ -230,6 +259,17 @@ class VQGANBase(PresetMixin, VQGANTrainer):
             ops.reshape(ids, (-1, self.grid_size[0] * self.grid_size[1]))
         )
         return self._decode_tokens(tokens, training=False)["reconstruction"]
+
+    def _check_arrays(self, x, y):
+        """In-memory images of `fit`, `evaluate` and `predict`, whole (see `CheckedInputs`)."""
+        if x is None:
+            return
+        images = unpack_images(x)
+        if isinstance(images, (list, np.ndarray)) or hasattr(images, "dtype"):
+            self.check_images(images)
+
+    def _check_batch(self, batch):
+        self.check_images(unpack_images(batch))
 
     def _compiled_function(self, name, function):
         # Eager Keras ops dispatch one by one (~3x slower on JAX and TensorFlow at 64x64).

@@ -16,6 +16,8 @@ def concrete_numpy(x):
     if isinstance(x, keras.KerasTensor):
         return None
     try:
-        return ops.convert_to_numpy(x)
+        values = ops.convert_to_numpy(x)
     except Exception:  # Tracers and graph tensors refuse: their values are not known yet.
         return None
+    # A spec (e.g. a tf.TensorSpec) can come back wrapped in an object array: no values.
+    return None if values.dtype == object else values

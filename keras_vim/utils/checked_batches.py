@@ -7,8 +7,9 @@ XLA drops TensorFlow's assertions, so a bad batch would be trained on silently (
 token id out of range turns every weight into NaN). `BatchChecker.wrap` runs a host-side
 check on each batch of these inputs, on every backend:
 
-- a `tf.data` dataset gets a `map` that calls the check through `tf.numpy_function` (the
-  batch waits for it, so no step sees an unchecked batch);
+- a `tf.data` dataset is checked once through its `element_spec` (shapes with None for
+  unknown sizes, dtypes, no values), then gets a `map` that calls the check on each batch
+  through `tf.numpy_function` (the batch waits for it, so no step sees an unchecked batch);
 - a generator is wrapped in a generator that checks what it yields;
 - a `PyDataset` is wrapped in one that checks what `__getitem__` returns.
 
@@ -81,6 +82,9 @@ class BatchChecker:
         import tensorflow as tf
 
         spec = dataset.element_spec
+        # The shapes and dtypes now (TensorFlow traces its step from them before any batch
+        # is read); sizes the spec leaves unknown (None) and the values wait for the batches.
+        self._check(spec)
 
         def on_host(*arrays):
             self.check(tf.nest.pack_sequence_as(spec, list(arrays)))
@@ -166,6 +170,8 @@ class CheckedInputs:
         return self._run_checked(super().fit, x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        if kwargs.get("_use_cached_eval_dataset"):  # fit's validation: checked by fit
+            return super().evaluate(x, y, *args, **kwargs)
         return self._run_checked(super().evaluate, x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
@@ -177,41 +183,52 @@ class CheckedInputs:
     # JAX: Keras takes the variables' values out of the model while fit, evaluate and
     # predict step, and puts them back at the end, or (evaluate, predict) not at all after an
     # error: a batch that fails its check would leave the model without weights. So each call
-    # of a step function reads its batches first, and hands the state back if that fails.
+    # of a step function reads its batches first, and hands the state back on an error.
     def make_train_function(self, force=False):
         super().make_train_function(force)
-        self.train_function = self._reading_batches_first(self.train_function, _TRAIN_STATE)
+        self.train_function = self._handing_state_back(self.train_function, _TRAIN_STATE)
         return self.train_function
 
     def make_test_function(self, force=False):
         super().make_test_function(force)
-        self.test_function = self._reading_batches_first(self.test_function, _TEST_STATE)
+        self.test_function = self._handing_state_back(self.test_function, _TEST_STATE)
         return self.test_function
 
     def make_predict_function(self, force=False):
         super().make_predict_function(force)
-        self.predict_function = self._reading_batches_first(self.predict_function, _PREDICT_STATE)
+        self.predict_function = self._handing_state_back(self.predict_function, _PREDICT_STATE)
         return self.predict_function
 
-    def _reading_batches_first(self, function, state_names):
-        if keras.backend.backend() != "jax" or getattr(function, "reads_batches_first", False):
+    def _handing_state_back(self, function, state_names):
+        if keras.backend.backend() != "jax" or getattr(function, "hands_state_back", False):
             return function
 
         def step(state, iterator):
             try:
+                # All batches of the call before any step: a bad one fails with `state` intact.
                 batches = list(itertools.islice(iterator, self.steps_per_execution))
-            except BaseException:
-                # No step has run: `state` holds the values taken out of the model.
-                self._jax_state = dict(zip(state_names, state))
-                self._jax_state_synced = False
-                self.jax_state_sync()
+                if not batches:
+                    raise StopIteration
+                return function(state, iter(batches))
+            except StopIteration:
                 raise
-            if not batches:
-                raise StopIteration
-            return function(state, iter(batches))
+            except BaseException:
+                self._hand_back(state, state_names)
+                raise
 
-        step.reads_batches_first = True
+        step.hands_state_back = True
         return step
+
+    def _hand_back(self, state, state_names):
+        """Puts a JAX step's input `state` back into the model's variables, unless a step
+        that ran has consumed (donated) it."""
+        import jax
+
+        if any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(state)):
+            return
+        self._jax_state = dict(zip(state_names, state))
+        self._jax_state_synced = False
+        self.jax_state_sync()
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         self._check_arrays(x, y)

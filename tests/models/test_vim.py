@@ -283,6 +283,8 @@ def test_class_ids_in_batches_of_an_unconditional_model_fail_in_fit(unconditiona
     pairs = tf.data.Dataset.from_tensor_slices((tokens, CLASSES)).batch(2)
     with pytest.raises(ValueError, match="unconditional"):
         unconditional.fit(pairs, epochs=1, shuffle=False, verbose=0)
+    # The model keeps its weights (JAX's fit had taken them out for the steps).
+    assert all(np.isfinite(w).all() for w in unconditional.get_weights())
 
 
 def test_bad_constructor_args():
@@ -616,3 +618,16 @@ def test_nested_lists_are_token_ids(conditional, tokens):
         numpy(conditional.features(tokens, CLASSES)),
         atol=1e-6,
     )
+
+
+def test_a_dataset_of_the_wrong_grid_fails_before_tracing(conditional):
+    """TensorFlow traces its step from the dataset's spec before reading a batch."""
+    import tensorflow as tf
+
+    conditional.compile(optimizer="adam")
+    pairs = tf.data.Dataset.from_tensor_slices((np.zeros((4, 4, 4), "int32"), np.zeros(4, "int32")))
+    with pytest.raises(ValueError, match=r"`tokens` of rank 3 must have shape \(batch, 3, 4\)"):
+        conditional.fit(pairs.batch(2), epochs=1, verbose=0)
+    floats = tf.data.Dataset.from_tensor_slices(np.zeros((4, 3, 4), "float32")).batch(2)
+    with pytest.raises(TypeError, match=r"`tokens` must be an integer array"):
+        conditional.predict(floats, verbose=0)

@@ -55,6 +55,15 @@ def test_rgb_and_rectangular_images(micro_vqgan_config, rng):
         (np.full((2, 16, 16, 1), 300, "int32"), ValueError, r"\[0, 255\]"),
         (np.full((2, 16, 16, 1), -1, "int64"), ValueError, r"\[0, 255\]"),
         (np.zeros((2, 16, 16, 1), bool), TypeError, "float or integer"),
+        (
+            np.full((2, 16, 16, 1), 255.0, "float32"),
+            ValueError,
+            r"Float `images` must be in \[0, 1\]",
+        ),
+        (np.full((2, 16, 16, 1), -0.5, "float32"), ValueError, r"must be in \[0, 1\], got .*-0.5"),
+        (np.full((2, 16, 16, 1), np.nan, "float32"), ValueError, r"finite values in \[0, 1\]"),
+        (np.full((2, 16, 16, 1), np.inf, "float64"), ValueError, r"finite values in \[0, 1\]"),
+        ("images", TypeError, r"`images` must be an image array"),
     ],
 )
 def test_bad_images(model, images, error, match):
@@ -76,11 +85,95 @@ def test_bad_ids(model, ids, error, match):
         model.decode(ids)
 
 
-def test_bad_constructor_args(micro_vqgan_config):
-    with pytest.raises(ValueError, match="divisible by `patch_size`=4"):
-        VitVQGAN(**dict(micro_vqgan_config, image_size=18))
-    with pytest.raises(ValueError, match="`channels`"):
-        VitVQGAN(**dict(micro_vqgan_config, channels=0))
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"image_size": 18}, ValueError, "divisible by `patch_size`=4"),
+        ({"channels": 0}, ValueError, r"`channels` must be an integer >= 1, got 0"),
+        ({"beta": -1}, ValueError, r"`beta` must be a finite real number >= 0, got -1"),
+        ({"beta": "0.25"}, TypeError, r"`beta` must be a finite real number >= 0"),
+        (
+            {"usage_decay": 1.5},
+            ValueError,
+            r"`usage_decay` must be a finite real number in \[0, 1\]",
+        ),
+        ({"dead_code_threshold": -0.1}, ValueError, r"`dead_code_threshold` must be .* >= 0"),
+        ({"num_codes": 0}, ValueError, r"`num_codes` must be an integer >= 1, got 0"),
+        ({"code_dim": 2.0}, TypeError, r"`code_dim` must be an integer >= 1"),
+        ({"patch_size": True}, TypeError, r"`patch_size` must be an integer >= 1"),
+        ({"discriminator_filters": 0}, ValueError, r"`discriminator_filters` must be an integer"),
+    ],
+)
+def test_bad_constructor_args(micro_vqgan_config, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        VitVQGAN(**dict(micro_vqgan_config, **kwargs))
+
+
+def test_numpy_scalars_as_constructor_args(micro_vqgan_config):
+    config = dict(micro_vqgan_config, image_size=np.int64(16), beta=np.float32(0.5))
+    model = VitVQGAN(**config)
+    assert (model.beta, model.image_size) == (0.5, (16, 16))
+    assert type(model.beta) is float and type(model.image_size[0]) is int
+
+
+def test_nested_lists_and_empty_batches(model, rng):
+    images = rng.random((2, 16, 16, 1)).astype("float32")
+    ids = ops.convert_to_numpy(model.encode(images))
+    np.testing.assert_array_equal(ops.convert_to_numpy(model.encode(images.tolist())), ids)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model.decode(ids.tolist())),
+        ops.convert_to_numpy(model.decode(ids)),
+        atol=1e-6,
+    )
+    # An empty batch gives an empty result on every backend.
+    empty = model.encode(np.zeros((0, 16, 16, 1), "float32"))
+    assert tuple(empty.shape) == (0, 4, 4) and "int32" in str(empty.dtype)
+    decoded = model.decode(np.zeros((0, 4, 4), "int32"))
+    assert tuple(decoded.shape) == (0, 16, 16, 1) and "float32" in str(decoded.dtype)
+
+
+SHAPE_MESSAGE = r"`images` must have shape \(batch, 16, 16, 1\) for this model \(size \(16, 16\)\)"
+
+
+def test_a_wrong_image_shape_fails_at_the_boundary(model):
+    import tensorflow as tf
+
+    wrong = np.zeros((2, 12, 16, 1), "float32")
+    with pytest.raises(ValueError, match=SHAPE_MESSAGE):
+        model(wrong)
+    with pytest.raises(ValueError, match=SHAPE_MESSAGE):
+        model.predict(wrong, verbose=0)
+    model.compile(perceptual_weight=0.0)
+    for data in (wrong, tf.data.Dataset.from_tensor_slices(wrong).batch(2)):
+        with pytest.raises(ValueError, match=SHAPE_MESSAGE):
+            model.fit(data, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="rank 4"):
+        model.predict(np.zeros((2, 16, 16), "float32"), verbose=0)
+
+
+def test_fit_refuses_bad_pixel_values_and_keeps_the_weights(model):
+    import tensorflow as tf
+
+    model.compile(perceptual_weight=0.0)
+    before = [np.array(w) for w in model.get_weights()]
+    good = np.full((2, 16, 16, 1), 0.5, "float32")
+    for bad, match in [
+        (np.full((2, 16, 16, 1), 255.0, "float32"), r"Float `images` must be in \[0, 1\]"),
+        (np.full((2, 16, 16, 1), np.nan, "float32"), r"finite values in \[0, 1\]"),
+    ]:
+        images = np.concatenate([bad, good])
+        labels = np.zeros(4, "int32")
+        for data in (
+            images,
+            tf.data.Dataset.from_tensor_slices((images, labels)).batch(2),
+            (batch for batch in (images[:2], images[2:])),
+        ):
+            with pytest.raises(ValueError, match=match):
+                model.fit(data, epochs=1, verbose=0, batch_size=2)
+        with pytest.raises(ValueError, match=match):
+            model.evaluate(tf.data.Dataset.from_tensor_slices(images).batch(2), verbose=0)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_keras_and_weights_round_trips(model, rng, tmp_path):
