@@ -104,7 +104,7 @@ def logit_laplace_loss(
     return ops.mean(logit_laplace_nll(targets, mu, log_scale, eps, log_scale_range))
 
 
-def logit_laplace_mean(mu, eps=LOGIT_LAPLACE_EPS):
+def logit_laplace_mean(mu, eps=LOGIT_LAPLACE_EPS, clip=True):
     """Images reconstructed from logit-Laplace locations (the "sigmoid of the mean").
 
     Returns `clip((sigmoid(mu) - eps) / (1 - 2 eps), 0, 1)`: the sigmoid of the location (the
@@ -114,9 +114,12 @@ def logit_laplace_mean(mu, eps=LOGIT_LAPLACE_EPS):
     Args:
         mu: predicted locations in logit space, any shape.
         eps: float. Pixel squeezing constant (0.1 as in DALL-E).
+        clip: clip to `[0, 1]`. Losses take the unclipped value (in `(-eps / (1 - 2 eps),
+            1 + eps / (1 - 2 eps))`): a clipped one gives no gradient to a location outside
+            the squeezed range, so a pixel pushed past black or white would never come back.
 
     Returns:
-        float32 images in `[0, 1]`, same shape as `mu`.
+        float32 images, in `[0, 1]` when clipped, same shape as `mu`.
     """
     x = (ops.sigmoid(_float32(mu)) - eps) / (1.0 - 2.0 * eps)
-    return ops.clip(x, 0.0, 1.0)
+    return ops.clip(x, 0.0, 1.0) if clip else x

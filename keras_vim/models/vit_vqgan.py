@@ -40,6 +40,13 @@ class VitVQGAN(VQGANBase):
             (see `keras_vim.layers.VectorQuantizer`); not in the paper.
         discriminator_filters, discriminator_max_filters: discriminator width.
         dropout: Transformer dropout (0 in the paper).
+        **kwargs: also the quantizer's `vq_loss_reduction` ("mean" over the code dimensions,
+            the default, or "sum", the paper's squared norm taken literally: `code_dim` times
+            more weight against the pixel losses), `latent_norm` (LayerNorm before the
+            projection into the lookup space; not in the paper) and `codebook_init_scale`
+            (standard deviation of the normal codebook init) and `seed_codebook_from_data`
+            (a data-dependent codebook init through the dead-code restarts); see
+            `keras_vim.layers.VectorQuantizer`.
 
     Example:
     >>> model = keras_vim.models.VitVQGAN.from_preset("vit_vqgan_tiny")

@@ -52,6 +52,10 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
         dead_code_threshold,
         discriminator_filters,
         discriminator_max_filters,
+        vq_loss_reduction="mean",
+        latent_norm=False,
+        codebook_init_scale=1.0,
+        seed_codebook_from_data=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -87,6 +91,10 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
         self.dead_code_threshold = dead_code_threshold
         self.discriminator_filters = discriminator_filters
         self.discriminator_max_filters = discriminator_max_filters
+        self.vq_loss_reduction = vq_loss_reduction
+        self.latent_norm = latent_norm
+        self.codebook_init_scale = codebook_init_scale
+        self.seed_codebook_from_data = seed_codebook_from_data
 
     @property
     def output_channels(self):
@@ -109,6 +117,10 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
             restart_dead_codes=self.restart_dead_codes,
             usage_decay=self.usage_decay,
             dead_code_threshold=self.dead_code_threshold,
+            loss_reduction=self.vq_loss_reduction,
+            latent_norm=self.latent_norm,
+            codebook_init_scale=self.codebook_init_scale,
+            seed_codebook_from_data=self.seed_codebook_from_data,
             name="quantizer",
             dtype=policy,
         )
@@ -142,16 +154,20 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
         return ops.cast(images, self.compute_dtype)
 
     def _decode_tokens(self, tokens, training=None):
+        """`reconstruction` (images clipped to [0, 1]) and `prediction` (the same before the
+        clip, float32, what the pixel losses compare: a clipped value has no gradient outside
+        [0, 1]); with a logit-Laplace decoder also its `location` and `log_scale`."""
         decoded = self.decoder(tokens, training=training)
         if not self.logit_laplace:
-            return {"reconstruction": decoded}
-        location = ops.cast(decoded[..., : self.channels], "float32")
-        log_scale = ops.cast(decoded[..., self.channels :], "float32")
-        return {
-            "reconstruction": ops.cast(logit_laplace_mean(location), self.compute_dtype),
-            "location": location,
-            "log_scale": log_scale,
-        }
+            prediction = ops.cast(decoded, "float32")
+            outputs = {}
+        else:
+            location = ops.cast(decoded[..., : self.channels], "float32")
+            log_scale = ops.cast(decoded[..., self.channels :], "float32")
+            prediction = logit_laplace_mean(location, clip=False)
+            outputs = {"location": location, "log_scale": log_scale}
+        reconstruction = ops.cast(ops.clip(prediction, 0.0, 1.0), self.compute_dtype)
+        return {"reconstruction": reconstruction, "prediction": prediction, **outputs}
 
     def forward_outputs(self, images, training=None):
         """Everything one pass computes: reconstruction, ids, VQ loss, latents, and the
@@ -294,6 +310,10 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
                 "dead_code_threshold": self.dead_code_threshold,
                 "discriminator_filters": self.discriminator_filters,
                 "discriminator_max_filters": self.discriminator_max_filters,
+                "vq_loss_reduction": self.vq_loss_reduction,
+                "latent_norm": self.latent_norm,
+                "codebook_init_scale": self.codebook_init_scale,
+                "seed_codebook_from_data": self.seed_codebook_from_data,
             }
         )
         return config

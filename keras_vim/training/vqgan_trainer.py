@@ -14,13 +14,13 @@ from keras_vim.losses.adversarial import (
     generator_adversarial_loss,
     r1_penalty,
 )
-from keras_vim.losses.reconstruction import l2_loss, logit_laplace_loss
+from keras_vim.losses.reconstruction import l1_loss, l2_loss, logit_laplace_loss
 from keras_vim.metrics.codebook import CodebookPerplexity, CodebookUsage
 from keras_vim.training.gan_optimizer import GANOptimizer
 from keras_vim.training.schedules import vit_vqgan_optimizer
 
 # Log names of the loss terms, in display order.
-GENERATOR_TERMS = ("l2", "logit_laplace", "perceptual", "vq", "generator_adversarial")
+GENERATOR_TERMS = ("l2", "l1", "logit_laplace", "perceptual", "vq", "generator_adversarial")
 DISCRIMINATOR_TERMS = ("discriminator_adversarial", "r1")
 
 
@@ -61,6 +61,7 @@ class VQGANTrainerBase(keras.Model):
         optimizer=None,
         discriminator_optimizer=None,
         l2_weight=1.0,
+        l1_weight=0.0,
         logit_laplace_weight=0.1,
         perceptual_weight=0.1,
         perceptual_network_weights="imagenet",
@@ -75,16 +76,18 @@ class VQGANTrainerBase(keras.Model):
 
         Total generator loss: `vq_weight * L_VQ + adversarial_weight * L_adv +
         perceptual_weight * L_perceptual + logit_laplace_weight * L_logit-laplace +
-        l2_weight * L_2`; the discriminator minimises the non-saturating GAN loss plus
-        `r1_weight / 2 * R1` (StyleGAN2).
+        l2_weight * L_2 + l1_weight * L_1` (L1 is not in the paper; 0 by default). The pixel
+        losses compare the decoder's prediction before it is clipped to [0, 1]. The
+        discriminator minimises the non-saturating GAN loss plus `r1_weight / 2 * R1`
+        (StyleGAN2).
 
         Args:
             optimizer: the tokenizer's optimizer; default `vit_vqgan_optimizer()` (AdamW
                 0.9/0.99, warm-up to 1e-4 over 50k steps, cosine to 5e-5 at 500k, decay 1e-4).
             discriminator_optimizer: the discriminator's own optimizer; same default.
-            l2_weight, logit_laplace_weight, perceptual_weight, adversarial_weight,
-                vq_weight: the loss weights. `logit_laplace_weight` must be 0 for a model
-                built with `logit_laplace=False` (the Parti variant).
+            l2_weight, l1_weight, logit_laplace_weight, perceptual_weight,
+                adversarial_weight, vq_weight: the loss weights. `logit_laplace_weight` must
+                be 0 for a model built with `logit_laplace=False` (the Parti variant).
             perceptual_network_weights: the VGG16 weights for the perceptual loss: "imagenet"
                 (Keras' cached file, never downloaded here), a path to a weights file, or None
                 for random weights (tests only). Unused when `perceptual_weight` is 0.
@@ -99,6 +102,7 @@ class VQGANTrainerBase(keras.Model):
         """
         weights = {
             "l2": l2_weight,
+            "l1": l1_weight,
             "logit_laplace": logit_laplace_weight,
             "perceptual": perceptual_weight,
             "vq": vq_weight,
@@ -137,6 +141,7 @@ class VQGANTrainerBase(keras.Model):
 
         self._compile_arguments = {
             "l2_weight": l2_weight,
+            "l1_weight": l1_weight,
             "logit_laplace_weight": logit_laplace_weight,
             "perceptual_weight": perceptual_weight,
             "perceptual_network_weights": perceptual_network_weights,
@@ -223,7 +228,10 @@ class VQGANTrainerBase(keras.Model):
         reconstruction = outputs["reconstruction"]
         targets = ops.cast(images, "float32")
         terms = {"vq": outputs["vq_loss"]}
-        terms["l2"] = l2_loss(targets, ops.cast(reconstruction, "float32"))
+        # The pixel losses compare the unclipped prediction (see `_decode_tokens`).
+        terms["l2"] = l2_loss(targets, outputs["prediction"])
+        if self.loss_weights["l1"]:
+            terms["l1"] = l1_loss(targets, outputs["prediction"])
         if self.loss_weights["logit_laplace"]:
             terms["logit_laplace"] = logit_laplace_loss(
                 targets, outputs["location"], outputs["log_scale"]

@@ -211,3 +211,25 @@ def test_config_round_trip_and_bad_args(rng):
         VectorQuantizer(loss_reduction="max")
     with pytest.raises(ValueError, match="`codebook_init_scale` must be a number > 0"):
         VectorQuantizer(codebook_init_scale=0)
+
+
+def test_seed_codebook_from_data_reseeds_unused_codes_at_the_first_step(rng):
+    # usage_decay 0.9: a code used once reaches 0.1, above the threshold 0.03.
+    quantizer, inputs, outputs = _built(
+        rng, restart_dead_codes=True, seed_codebook_from_data=True, usage_decay=0.9
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(quantizer.code_usage), np.zeros(16))
+    before = ops.convert_to_numpy(quantizer.codebook).copy()
+    outputs = quantizer(inputs, training=True)
+    used = np.unique(ops.convert_to_numpy(outputs["ids"]))
+    dead = quantizer.restart_dead_codes_from(outputs["latents"], outputs["errors"])
+    assert int(dead) == 16 - len(used)
+    after = ops.convert_to_numpy(quantizer.codebook)
+    unused = np.setdiff1d(np.arange(16), used)
+    np.testing.assert_array_equal(after[used], before[used])
+    latents = ops.convert_to_numpy(outputs["latents"]).reshape(-1, 4)
+    for code in after[unused]:  # every re-seeded code is one of the batch's latents
+        assert np.isclose(np.abs(latents - code).sum(-1), 0, atol=1e-6).any()
+    # Without restarts the option does nothing: the usage average starts at 1 as usual.
+    plain, _, _ = _built(rng, seed_codebook_from_data=True)
+    np.testing.assert_array_equal(ops.convert_to_numpy(plain.code_usage), np.ones(16))

@@ -108,3 +108,9 @@ def test_logit_laplace_mean_recovers_pixels(rng):
 @pytest.mark.parametrize("mu, expected", [(-20.0, 0.0), (20.0, 1.0), (0.0, 0.5)])
 def test_logit_laplace_mean_clips(mu, expected):
     np.testing.assert_allclose(_np(logit_laplace_mean([mu])), [expected], atol=1e-6)
+
+
+@pytest.mark.parametrize("mu, expected", [(-20.0, -0.125), (20.0, 1.125), (0.0, 0.5)])
+def test_logit_laplace_mean_unclipped(mu, expected):
+    # (sigmoid(mu) - 0.1) / 0.8: the losses see a location pushed past black or white.
+    np.testing.assert_allclose(_np(logit_laplace_mean([mu], clip=False)), [expected], atol=1e-6)

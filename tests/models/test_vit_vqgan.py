@@ -238,3 +238,19 @@ def test_preset_directory_round_trip(model, rng, tmp_path):
     os.remove(tmp_path / "preset" / "model.weights.h5")
     with pytest.raises(FileNotFoundError, match="model.weights.h5"):
         VitVQGAN.from_preset(str(tmp_path / "preset"))
+
+
+def test_quantizer_options_reach_the_quantizer_and_the_config(micro_vqgan_config, rng):
+    options = {"vq_loss_reduction": "sum", "latent_norm": True, "codebook_init_scale": 0.1}
+    model = VitVQGAN(**micro_vqgan_config, **options)
+    quantizer = model.quantizer
+    assert (quantizer.loss_reduction, quantizer.latent_norm) == ("sum", True)
+    assert 0.05 < float(np.std(ops.convert_to_numpy(quantizer.codebook))) < 0.2
+    assert any(w.path.endswith("quantizer/input_norm/gamma") for w in model.weights)
+    clone = VitVQGAN.from_config(model.get_config())
+    assert {k: clone.get_config()[k] for k in options} == options
+    clone.set_weights(model.get_weights())
+    images = rng.random((2, 16, 16, 1)).astype("float32")
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(clone.encode(images)), ops.convert_to_numpy(model.encode(images))
+    )

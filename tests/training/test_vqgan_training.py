@@ -116,6 +116,22 @@ def test_loss_terms_follow_the_weights(micro_vqgan_config, images):
     assert int(model.optimizer.discriminator_optimizer.iterations) == 0
 
 
+def test_l1_term_and_pixel_losses_on_the_unclipped_prediction(micro_vqgan_config, images):
+    model = VitVQGAN(**dict(micro_vqgan_config, logit_laplace=False))
+    _compile(model, logit_laplace_weight=0.0, adversarial_weight=0.0, l1_weight=0.5)
+    total, terms, outputs = model.generator_losses(model.prepare_images(images), training=False)
+    prediction = ops.convert_to_numpy(outputs["prediction"])
+    # A linear decoder's raw output leaves [0, 1]; the images users get are clipped to it.
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(outputs["reconstruction"]), np.clip(prediction, 0, 1), atol=1e-6
+    )
+    np.testing.assert_allclose(float(terms["l2"]), np.mean((prediction - images) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(float(terms["l1"]), np.mean(np.abs(prediction - images)), rtol=1e-5)
+    expected = float(terms["l2"]) + 0.5 * float(terms["l1"]) + float(terms["vq"])
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+    assert "l1" in model.fit(images, batch_size=4, epochs=1, verbose=0).history
+
+
 def test_bad_compile_arguments(micro_vqgan_config):
     model = VitVQGAN(**micro_vqgan_config)
     with pytest.raises(ValueError, match="`l2_weight`"):
