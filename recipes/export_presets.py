@@ -73,7 +73,7 @@ tokenized by `{TOKENIZER_NAME}`, backend {run["backend"]}:
 `vim_tiny` architecture ({config["num_layers"]} blocks of width {config["hidden_dim"]},
 {run["prior"]["parameters"]:,} parameters), class-conditional over
 {config["num_classes"]} classes with class dropout {config["class_dropout"]} (classifier-free
-guidance), {run["steps"]} steps of batch {run["batch_size"]}, AdamW, peak learning rate
+guidance), {run["steps"]} steps of batch {run["batch_size"]}, Adam (0.9, 0.96), peak learning rate
 {run["learning_rate"]} with warm-up and decay, {run["train_seconds"]:.0f} s of training.
 
 Use it with the `{TOKENIZER_NAME}` tokenizer:
