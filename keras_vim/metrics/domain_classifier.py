@@ -16,6 +16,7 @@ from keras import ops
 
 from keras_vim.metrics.batches import image_batches
 from keras_vim.sampling.loop import compile_function
+from keras_vim.utils.checks import check_integer, check_real
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 CLASSIFIER_WEIGHTS = os.path.join(ASSETS_DIR, "fashion_mnist_classifier.weights.h5")
@@ -54,15 +55,12 @@ class FashionMNISTClassifier(keras.Model):
     def __init__(self, num_classes=10, filters=(16, 32, 64), feature_dim=64, dropout=0.3, **kwargs):
         super().__init__(**kwargs)
         filters = tuple(filters)
-        if len(filters) != 3 or any(
-            isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters
-        ):
+        if len(filters) != 3:
             raise ValueError(f"`filters` must be three positive ints, got {filters!r}.")
-        for name, value in (("num_classes", num_classes), ("feature_dim", feature_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+        filters = tuple(check_integer("filters", f, minimum=1) for f in filters)
+        num_classes = check_integer("num_classes", num_classes, minimum=1)
+        feature_dim = check_integer("feature_dim", feature_dim, minimum=1)
+        dropout = check_real("dropout", dropout, 0, 1, include_maximum=False)
         self.num_classes = num_classes
         self.filters = filters
         self.feature_dim = feature_dim

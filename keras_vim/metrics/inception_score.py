@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_vim.utils.checks import check_integer
+
 
 def inception_score(probabilities, splits=10, from_logits=False):
     """`exp(E_x KL(p(y|x) || p(y)))`, averaged over `splits` equal parts of the samples.
@@ -30,8 +32,7 @@ def inception_score(probabilities, splits=10, from_logits=False):
     p = np.asarray(probabilities, dtype="float64")
     if p.ndim != 2:
         raise ValueError(f"`probabilities` must have shape (samples, classes), got {p.shape}.")
-    if isinstance(splits, bool) or not isinstance(splits, int) or not 1 <= splits <= len(p):
-        raise ValueError(f"`splits` must be an int in [1, {len(p)}] (samples), got {splits!r}.")
+    splits = check_integer("splits", splits, minimum=1, maximum=len(p))  # at most the samples
     if from_logits:
         p = np.exp(p - p.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)

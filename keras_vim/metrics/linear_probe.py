@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_vim.sampling.loop import compile_function
+from keras_vim.utils.checks import check_integer
 
 
 def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256):
@@ -27,8 +28,7 @@ def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256)
             cut), so the compiled function is built once.
     """
     token_ids = np.asarray(ops.convert_to_numpy(token_ids))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
     if token_ids.ndim not in (2, 3) or not len(token_ids):
         raise ValueError(
             f"`token_ids` must be a non-empty array (N, h, w) or (N, h * w), got shape "
@@ -40,12 +40,7 @@ def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256)
         prior.check_class_ids(class_ids, len(token_ids))
     elif prior.num_classes is not None:
         class_ids = np.full((len(token_ids),), prior.null_class_id, "int32")
-    if block is not None and (
-        isinstance(block, bool)
-        or not isinstance(block, (int, np.integer))
-        or not 1 <= block <= prior.num_layers
-    ):
-        raise ValueError(f"`block` must be an int in [1, {prior.num_layers}], got {block!r}.")
+    block = check_integer("block", block, minimum=1, maximum=prior.num_layers, allow_none=True)
 
     def pooled(tokens, classes):
         return prior.features(tokens, classes, block)
@@ -136,9 +131,8 @@ def fit_linear_probe(
         num_classes = largest + 1
     if min(train_labels.min(), test_labels.min()) < 0 or largest >= num_classes:
         raise ValueError(f"Labels must be in [0, {num_classes - 1}].")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+    epochs = check_integer("epochs", epochs, minimum=1)
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
 
     mean = train_features.mean(axis=0)
     # Constant dimensions (e.g. the zero padding of Fashion-MNIST) are left unscaled.

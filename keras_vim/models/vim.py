@@ -76,7 +76,10 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
 
     Train with `compile()` + `fit()` on token grids `(B, h, w)`, on `(tokens, class_ids)` pairs
     or on `{"tokens": ..., "class_ids": ...}` dicts: the loss is next-token cross-entropy, and
-    `accuracy` and `bits_per_token` (cross-entropy / ln 2) are reported. Sample with
+    `accuracy` and `bits_per_token` (cross-entropy / ln 2) are reported. `fit`, `evaluate`
+    and `predict` check the ids of every batch before a step sees it, whether it comes from
+    arrays, a `tf.data` dataset, a generator or a `PyDataset` (see
+    `keras_vim.utils.checked_batches`): an id out of range raises a ValueError. Sample with
     `generate()` (a key/value cache: one position per new token, compiled as one loop per
     backend), decode with `generate_images(tokenizer)`, and probe with `features()`.
 

@@ -10,24 +10,18 @@ requested one because of the rounding up.
 """
 
 import math
+import numbers
 
 import numpy as np
 from keras import ops
 
+from keras_vim.utils.checks import check_integer, check_real
+
 
 def check_acceptance_rate(acceptance_rate):
-    """Returns `acceptance_rate` as a float after checking it is a number in (0, 1]."""
-    if (
-        isinstance(acceptance_rate, bool)
-        or not isinstance(acceptance_rate, (int, float, np.integer, np.floating))
-        or not math.isfinite(acceptance_rate)
-        or not 0 < acceptance_rate <= 1
-    ):
-        raise ValueError(
-            f"`acceptance_rate` must be a number in (0, 1] (1 keeps every sample), got "
-            f"{acceptance_rate!r}."
-        )
-    return float(acceptance_rate)
+    """Returns `acceptance_rate` as a float after checking it is a number in (0, 1] (1 keeps
+    every sample)."""
+    return check_real("acceptance_rate", acceptance_rate, 0, 1, include_minimum=False)
 
 
 def candidates_needed(count, acceptance_rate):
@@ -75,12 +69,11 @@ def _requested_classes(prior, num_samples, class_ids):
     """The requested class ids as a numpy array (None for an unconditional prior) and `n`."""
     if prior.num_classes is None:
         prior.check_class_ids(class_ids)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"`num_samples` must be an int >= 1, got {num_samples!r}.")
-        return None, num_samples
+        return None, check_integer("num_samples", num_samples, minimum=1)
     if class_ids is None:
         prior.check_class_ids(None)
-    if isinstance(class_ids, (int, np.integer)) and not isinstance(class_ids, bool):
+    num_samples = check_integer("num_samples", num_samples, minimum=1, allow_none=True)
+    if isinstance(class_ids, numbers.Integral) and not isinstance(class_ids, bool):
         class_ids = np.full((1 if num_samples is None else num_samples,), class_ids)
     class_ids = np.asarray(ops.convert_to_numpy(prior.check_class_ids(class_ids)), "int32")
     if not len(class_ids):
@@ -160,10 +153,8 @@ def rejection_sample(
     ```
     """
     rate = check_acceptance_rate(acceptance_rate)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"`seed` must be an int >= 0 or None, got {seed!r}.")
+    batch_size = check_integer("batch_size", batch_size, minimum=1)
+    seed = check_integer("seed", seed, minimum=0, allow_none=True)
     if "num_samples" in generate_kwargs or "class_ids" in generate_kwargs:
         raise ValueError("Pass `num_samples` / `class_ids` once.")
     _check_classifier(classifier)

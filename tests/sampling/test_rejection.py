@@ -68,15 +68,15 @@ def test_quarter_rate_draws_four_candidates_per_sample_and_keeps_the_best(condit
     # The candidates differ, so rejection raises the mean score above the candidates'.
     assert np.ptp(result["candidate_scores"]) > 1e-3
     assert result["scores"].mean() > result["candidate_scores"].mean()
-    # Seeded: the same seed draws the same candidates.
+    # Seeded: the same seed draws the same candidates (numpy scalars are numbers too).
     again = rejection_sample(
         conditional,
         tokenizer,
         stub_probabilities,
-        0.25,
+        np.float32(0.25),
         class_ids=requested,
-        batch_size=BATCH,
-        seed=0,
+        batch_size=np.int64(BATCH),
+        seed=np.int64(0),
     )
     np.testing.assert_array_equal(again["token_ids"], result["token_ids"])
 
@@ -118,9 +118,20 @@ def test_unconditional_prior_keeps_the_most_confident(tokenizer):
     )
 
 
-@pytest.mark.parametrize("rate", [0, -0.5, 1.5, float("nan"), True, "0.5", None])
-def test_acceptance_rate_must_be_in_0_1(conditional, tokenizer, rate):
-    with pytest.raises(ValueError, match="acceptance_rate"):
+@pytest.mark.parametrize(
+    "rate, error",
+    [
+        (0, ValueError),
+        (-0.5, ValueError),
+        (1.5, ValueError),
+        (float("nan"), ValueError),
+        (True, TypeError),
+        ("0.5", TypeError),
+        (None, TypeError),
+    ],
+)
+def test_acceptance_rate_must_be_in_0_1(conditional, tokenizer, rate, error):
+    with pytest.raises(error, match=r"`acceptance_rate` must be a finite real number in \(0, 1\]"):
         rejection_sample(conditional, tokenizer, stub_probabilities, rate, class_ids=[0])
 
 
