@@ -15,7 +15,9 @@ check on each batch of these inputs, on every backend:
 
 TensorFlow reports an error raised inside a dataset as its own error type (for example
 `InvalidArgumentError`), with the message inside; within `BatchChecker.errors()` the check's
-original error is raised instead.
+original error is raised instead. `CheckedInputs` applies all this to a model's `fit`,
+`evaluate` and `predict`. Other inputs Keras takes (a torch `DataLoader`, grain) are passed
+on unwrapped (on PyTorch, whose steps run eagerly, `VIM`'s forward pass still checks ids).
 """
 
 import contextlib
@@ -29,19 +31,21 @@ import numpy as np
 
 class BatchChecker:
     """Runs `check(batch)` (numpy arrays in the batch's structure; it raises on a bad batch)
-    on every batch of a dataset, generator or PyDataset.
+    on every batch of a dataset, generator or PyDataset, and `check_spec(element_spec)` (the
+    same structure of `tf.TensorSpec`s: shapes, dtypes, no values) once on a dataset.
 
     Example:
 
     ```python
-    checker = BatchChecker(model.check_batch)
+    checker = BatchChecker(check)
     with checker.errors():
         model.fit(checker.wrap(dataset))
     ```
     """
 
-    def __init__(self, check):
+    def __init__(self, check, check_spec=None):
         self._check = check
+        self._check_spec = check_spec
         self.error = None
 
     def check(self, batch):
@@ -84,7 +88,8 @@ class BatchChecker:
         spec = dataset.element_spec
         # The shapes and dtypes now (TensorFlow traces its step from them before any batch
         # is read); sizes the spec leaves unknown (None) and the values wait for the batches.
-        self._check(spec)
+        if self._check_spec is not None:
+            self._check_spec(spec)
 
         def on_host(*arrays):
             self.check(tf.nest.pack_sequence_as(spec, list(arrays)))
@@ -147,7 +152,8 @@ class CheckedInputs:
     """Mixin for a `keras.Model` whose `fit`, `evaluate`, `predict` and `*_on_batch` check
     their data: the model's `_check_arrays(x, y)` checks in-memory data whole, before any
     step, and `_check_batch(batch)` each batch of a dataset, generator or PyDataset (see
-    `BatchChecker`), `validation_data` included."""
+    `BatchChecker`), `validation_data` included. `_check_batch` also gets a dataset's
+    `element_spec` (TensorSpecs: it checks the shapes and dtypes; their values are unknown)."""
 
     def _check_arrays(self, x, y):
         raise NotImplementedError
@@ -157,7 +163,7 @@ class CheckedInputs:
 
     def _run_checked(self, method, x, y, *args, **kwargs):
         self._check_arrays(x, y)
-        checker = BatchChecker(self._check_batch)
+        checker = BatchChecker(self._check_batch, check_spec=self._check_batch)
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)):
             self._check_arrays(validation[0], validation[1] if len(validation) > 1 else None)
@@ -224,7 +230,8 @@ class CheckedInputs:
         that ran has consumed (donated) it."""
         import jax
 
-        if any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(state)):
+        leaves = jax.tree_util.tree_leaves(state)
+        if any(getattr(leaf, "is_deleted", lambda: False)() for leaf in leaves):
             return
         self._jax_state = dict(zip(state_names, state))
         self._jax_state_synced = False

@@ -223,7 +223,7 @@ def test_a_datasets_spec_is_checked_when_it_is_wrapped():
         if len(batch.shape) != 2:
             raise ValueError(f"`tokens` must have rank 2, got shape {tuple(batch.shape)}.")
 
-    checker = BatchChecker(rank_2)
+    checker = BatchChecker(_must_be_small, check_spec=rank_2)
     checker.wrap(tf.data.Dataset.from_tensor_slices(np.zeros((4, 3))).batch(2))
     with pytest.raises(ValueError, match=r"`tokens` must have rank 2, got shape \(None, 3, 1\)"):
         checker.wrap(tf.data.Dataset.from_tensor_slices(np.zeros((4, 3, 1))).batch(2))
