@@ -112,7 +112,7 @@ class VitVQGAN(VQGANBase):
         self.dropout = dropout
         encoder = ViTEncoder(
             self.image_size,
-            patch_size,
+            self.patch_size,
             encoder_hidden_dim,
             encoder_num_layers,
             encoder_num_heads,
@@ -124,7 +124,7 @@ class VitVQGAN(VQGANBase):
         )
         decoder = ViTDecoder(
             self.image_size,
-            patch_size,
+            self.patch_size,
             self.output_channels,
             decoder_hidden_dim,
             decoder_num_layers,

@@ -254,3 +254,12 @@ def test_quantizer_options_reach_the_quantizer_and_the_config(micro_vqgan_config
     np.testing.assert_array_equal(
         ops.convert_to_numpy(clone.encode(images)), ops.convert_to_numpy(model.encode(images))
     )
+
+
+def test_numpy_integer_patch_size(micro_vqgan_config, rng):
+    model = VitVQGAN(
+        **dict(micro_vqgan_config, patch_size=np.int64(micro_vqgan_config["patch_size"]))
+    )
+    assert isinstance(model.get_config()["patch_size"], int)
+    images = rng.random((2, 16, 16, 1)).astype("float32")
+    assert tuple(model.encode(images).shape) == (2, *model.grid_size)
