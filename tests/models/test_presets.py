@@ -9,6 +9,7 @@ import types
 import keras
 import numpy as np
 import pytest
+from file_snapshots import directory_files as snapshot
 from keras import ops
 
 from keras_vim.models import VIM, VitVQGAN
@@ -232,17 +233,6 @@ def test_config_without_a_config_object(vqgan_preset, tmp_path):
 
 
 # --- saving over a directory: refused, or replaced whole, never a mix -----------------------
-
-
-def snapshot(directory):
-    """Every file under `directory`, by relative path, with its bytes."""
-    files = {}
-    for root, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, directory)] = f.read()
-    return files
 
 
 def micro_vim():

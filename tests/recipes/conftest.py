@@ -6,6 +6,7 @@ import os
 
 import keras
 import pytest
+from file_snapshots import directory_files
 
 RECIPES = os.path.join(os.path.dirname(__file__), "..", "..", "recipes")
 
@@ -24,17 +25,6 @@ def load_recipe():
         return loaded[name]
 
     return load
-
-
-def directory_files(directory):
-    """Every file under `directory`: relative path -> bytes."""
-    files = {}
-    for root, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, directory)] = f.read()
-    return files
 
 
 @pytest.fixture
