@@ -187,8 +187,8 @@ class VectorQuantizer(keras.layers.Layer):
         )
         self.output_projection.build((*input_shape[:-1], self.code_dim))
         # Non-trainable even when unused, so checkpoints have one layout whatever the option.
-        # Starting at 0, every code counts as dead until a batch uses it: the first training
-        # step re-seeds all codes its batch does not use with its latents.
+        # Starting at 0 (`seed_codebook_from_data`), every code counts as dead until batches
+        # use it: the first training steps re-seed the codebook with batch latents.
         self.code_usage = self.add_weight(
             shape=(self.num_codes,),
             initializer="zeros"
