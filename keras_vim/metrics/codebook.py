@@ -99,7 +99,8 @@ def codebook_redundancy(codebook, counts, threshold=DUPLICATE_COSINE):
         counts: `(num_codes,)` occurrences of each code.
         threshold: cosine above which two codes count as one.
     """
-    codebook = np.asarray(codebook, "float64")
+    # float32: the cosine matrix of 8192 used codes is 256 MB, twice that in float64.
+    codebook = np.asarray(codebook, "float32")
     counts = np.asarray(counts)
     used = np.flatnonzero(counts > 0)
     used = used[np.argsort(-counts[used], kind="stable")]
