@@ -39,11 +39,10 @@ import numpy as np
 
 import keras_vim
 from keras_vim.metrics import (
-    class_accuracy,
-    domain_frechet_distance,
-    domain_inception_score,
-    evaluate_tokenizer,
     load_domain_classifier,
+    real_data_reference,
+    reconstruction_metrics,
+    sample_metrics,
 )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -154,15 +153,8 @@ def rounded(report):
 
 def evaluate_tokenizer_section(args, tokenizer, images, classifier, directory):
     start = time.time()
-    extractor = classifier.features if classifier is not None else None
-    report = evaluate_tokenizer(tokenizer, images, feature_extractor=extractor)
-    if classifier is not None:
-        report["domain_frechet_distance"] = report.pop("frechet_distance")
-    if args.fid_weights:
-        inception = keras_vim.metrics.load_fid_inception(args.fid_weights)
-        report["fid"] = evaluate_tokenizer(tokenizer, images, feature_extractor=inception)[
-            "frechet_distance"
-        ]
+    inception = keras_vim.metrics.load_fid_inception(args.fid_weights) if args.fid_weights else None
+    report = reconstruction_metrics(tokenizer, images, classifier, inception)
     report["seconds"] = round(time.time() - start, 1)
 
     # Code-usage histogram over the evaluated images, most used code first.
@@ -186,28 +178,6 @@ def evaluate_tokenizer_section(args, tokenizer, images, classifier, directory):
         scale=3,
     )
     return rounded(report)
-
-
-def sample_metrics(images, class_ids, test_images, classifier, inception, test_pool):
-    metrics = {}
-    if classifier is not None:
-        metrics["domain_frechet_distance"] = domain_frechet_distance(
-            images, test_images, classifier
-        )
-        metrics["domain_inception_score"], metrics["domain_inception_score_std"] = (
-            domain_inception_score(images, classifier)
-        )
-        if class_ids is not None:
-            metrics["class_accuracy"] = class_accuracy(images, class_ids, classifier)
-    if inception is not None:
-        outputs = keras_vim.metrics.inception_outputs(inception, images)
-        metrics["fid"] = keras_vim.metrics.fid_from_features(outputs["pool"], test_pool)
-        # Shuffled (fixed seed): the samples are ordered by class, the IS splits consecutive.
-        logits = outputs["logits"][np.random.default_rng(0).permutation(len(images))]
-        metrics["inception_score"], metrics["inception_score_std"] = (
-            keras_vim.metrics.inception_score(logits, splits=min(10, len(images)), from_logits=True)
-        )
-    return metrics
 
 
 def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, class_names, directory):
@@ -263,7 +233,7 @@ def evaluate_prior_section(args, prior, tokenizer, test_images, classifier, clas
             "samples": len(images),
             "candidates": result.get("num_candidates", len(images)),
             "sample_seconds": round(sample_seconds, 1),
-            **sample_metrics(images, class_ids, test_images, classifier, inception, test_pool),
+            **sample_metrics(images, test_images, class_ids, classifier, inception, test_pool),
         }
         if "scores" in result:
             entry["mean_classifier_score"] = float(np.mean(result["scores"]))
@@ -332,14 +302,9 @@ def evaluate(args, directory):
         if classifier is not None:
             # The same statistics for real data: training images against the test images.
             train_images, _, _ = load_split(args.data, "train", count, args.image_size)
-            report["reference"] = {
-                "what": f"{count} training images against the test images",
-                "domain_frechet_distance": domain_frechet_distance(
-                    train_images, test_images, classifier
-                ),
-                "domain_inception_score": domain_inception_score(train_images, classifier)[0],
-                "test_class_accuracy": class_accuracy(test_images, test_labels, classifier),
-            }
+            report["reference"] = real_data_reference(
+                train_images, test_images, test_labels, classifier
+            )
         print(f"== prior {args.prior}: {count} samples per acceptance rate", flush=True)
         report["prior"] = evaluate_prior_section(
             args, prior, tokenizer, test_images, classifier, info["class_names"], directory

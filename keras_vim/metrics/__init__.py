@@ -1,5 +1,6 @@
-"""Metrics: reconstruction quality, codebook use, Fréchet distance, FID and Inception Score, and
-offline domain metrics with a shipped Fashion-MNIST classifier, and linear probes."""
+"""Metrics: reconstruction quality, codebook use, Fréchet distance, FID and Inception Score,
+offline domain metrics with a shipped Fashion-MNIST classifier, the scores of generated samples
+and of real data as the recipes report them, and linear probes."""
 
 from keras_vim.layers.quantizer import codebook_perplexity, codebook_usage
 from keras_vim.metrics.batches import image_batches
@@ -49,6 +50,11 @@ from keras_vim.metrics.reconstruction import (
     per_image_logit_laplace_nll,
     psnr,
 )
+from keras_vim.metrics.sample_evaluation import (
+    real_data_reference,
+    reconstruction_metrics,
+    sample_metrics,
+)
 from keras_vim.metrics.ssim import ssim
 from keras_vim.metrics.tokenizer_evaluation import evaluate_tokenizer, tokenizer_report
 
@@ -89,6 +95,9 @@ __all__ = [
     "psnr",
     "read_classifier_record",
     "read_pytorch_state_dict",
+    "real_data_reference",
+    "reconstruction_metrics",
+    "sample_metrics",
     "set_fid_inception_weights",
     "ssim",
     "tokenizer_report",
