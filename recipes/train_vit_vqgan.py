@@ -99,7 +99,9 @@ def parse_args(argv=None):
         "--discriminator-start",
         type=flags.NON_NEGATIVE_INT,
         default=None,
-        help="Step at which the GAN losses start (default: half of --steps).",
+        help="Step at which the GAN losses start (default: half of --steps). At --steps or "
+        "later there is no adversarial phase: the GAN terms are left out (not logged, the "
+        "discriminator not trained).",
     )
     train.add_argument(
         "--r1-weight", type=flags.NON_NEGATIVE, default=0.0, help="R1 penalty gamma."
@@ -257,6 +259,19 @@ def main(argv=None):
     discriminator_start = (
         args.discriminator_start if args.discriminator_start is not None else args.steps // 2
     )
+    steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 10)
+    epochs = max(1, args.steps // steps_per_epoch)
+    # A GAN phase that would start at or after the last step never runs: the adversarial
+    # terms are then left out (weight 0), so the progress lines do not log zeros for them.
+    adversarial_weight = args.adversarial_weight
+    if discriminator_start >= epochs * steps_per_epoch and adversarial_weight:
+        adversarial_weight = 0.0
+        print(
+            f"no adversarial phase: the GAN losses would start at step {discriminator_start} "
+            f"(--discriminator-start), after the run's {epochs * steps_per_epoch} steps; the "
+            "discriminator is not trained.",
+            flush=True,
+        )
     model.compile(
         optimizer=optimizer(),
         discriminator_optimizer=optimizer(),
@@ -264,7 +279,7 @@ def main(argv=None):
         logit_laplace_weight=0.0 if args.no_logit_laplace else args.logit_laplace_weight,
         perceptual_weight=perceptual_weight,
         perceptual_network_weights=vgg_weights,
-        adversarial_weight=args.adversarial_weight,
+        adversarial_weight=adversarial_weight,
         vq_weight=args.vq_weight,
         discriminator_start=discriminator_start,
         r1_weight=args.r1_weight,
@@ -275,8 +290,6 @@ def main(argv=None):
     before = keras_vim.metrics.tokenizer_report(model, test_images)
     print(f"untrained: {json.dumps(before)}", flush=True)
 
-    steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 10)
-    epochs = max(1, args.steps // steps_per_epoch)
     run.start()  # the directory is created only now, when the flags have proved usable
     start = time.time()
     # Checkpoints every epoch (both optimizers included): the same command resumes a killed run.
@@ -292,7 +305,8 @@ def main(argv=None):
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' notice
         callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed)
+            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed),
+            keras_vim.training.TimeEstimate(),
         ],
     )
     seconds = time.time() - start
@@ -308,6 +322,8 @@ def main(argv=None):
         "train_seconds": round(seconds, 1),
         "images_per_second": round(epochs * steps_per_epoch * args.batch_size / seconds, 1),
         "perceptual_weight": perceptual_weight,
+        "adversarial_weight": adversarial_weight,
+        "discriminator_start": discriminator_start,
         "test_untrained": before,
         "test": after,
         "final_train_logs": {k: float(v[-1]) for k, v in history.history.items() if v},

@@ -3,6 +3,7 @@
 import keras
 
 from keras_vim.training.gan_optimizer import GANOptimizer
+from keras_vim.training.progress import TimeEstimate
 from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
 from keras_vim.training.schedules import vit_vqgan_optimizer, warmup_cosine_schedule
 from keras_vim.training.vim_schedules import vim_optimizer
@@ -21,6 +22,7 @@ else:
 
 __all__ = [
     "GANOptimizer",
+    "TimeEstimate",
     "VQGANTrainer",
     "completed_epochs",
     "fit_resumable",

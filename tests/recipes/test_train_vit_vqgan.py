@@ -77,3 +77,39 @@ def test_recipe_help_documents_flags(capsys):
     text = capsys.readouterr().out
     for flag in ("--data", "--preset", "--steps", "--perceptual-weight", "--vgg-weights"):
         assert flag in text
+
+
+def test_without_the_adversarial_phase_no_gan_metrics_are_logged(
+    micro_vqgan_config, tmp_path, capsys
+):
+    # The main job's stage 1: --discriminator-start equal to --steps, so the GAN phase never
+    # starts; its terms would be zeros in every progress line.
+    recipe = _load_recipe()
+    preset = str(tmp_path / "micro")
+    VitVQGAN(**dict(micro_vqgan_config, image_size=32)).save_to_preset(preset)
+    output = str(tmp_path / "run")
+    argv = ["--preset", preset, "--steps", "2", "--steps-per-epoch", "1", "--batch-size", "8"]
+    argv += ["--discriminator-start", "2", "--eval-images", "16", "--perceptual-weight", "0"]
+    metrics = recipe.main(argv + ["--output", output])
+    out = capsys.readouterr().out
+    assert "no adversarial phase: the GAN losses would start at step 2" in out
+    gan_terms = ("discriminator", "adversarial", "r1")
+    progress = [line for line in out.splitlines() if "loss:" in line]
+    assert len(progress) == 2 and not any(term in line for line in progress for term in gan_terms)
+    with open(os.path.join(output, "history.csv")) as f:
+        columns = f.readline().strip().split(",")
+    assert {"loss", "l2", "vq", "codebook_usage"} <= set(columns)
+    assert not [c for c in columns if any(term in c for term in gan_terms)], columns
+    # (CSVLogger adds empty val_ columns when there is no validation.)
+    assert set(metrics["final_train_logs"]) == {c for c in columns[1:] if c[:4] != "val_"}
+    assert (metrics["adversarial_weight"], metrics["discriminator_start"]) == (0.0, 2)
+    # After the first of the two epochs: how long the other one takes at that pace.
+    assert "time estimate: ~" in out and "(1 more epoch at epoch 1's" in out
+    # The tokenizer loads back and round-trips.
+    restored = VitVQGAN.from_preset(os.path.join(output, "preset"))
+    assert restored.decode(restored.encode(np.zeros((1, 32, 32, 1), "float32"))).shape == (
+        1,
+        32,
+        32,
+        1,
+    )
