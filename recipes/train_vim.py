@@ -2,13 +2,28 @@
 
 With no arguments, on the default data (Fashion-MNIST, 32x32): trains the tiny tokenizer with
 `recipes/train_vit_vqgan.py` (shortened), tokenizes the data once (cached), trains the
-class-conditional `vim_tiny` prior and samples from it. It writes into `runs/vim/`:
+class-conditional `vim_tiny` prior, samples from it and scores its samples. It writes into
+`runs/vim/`:
 
     tokenizer/        the tokenizer run (its preset/, reconstructions.png, metrics.json)
     tokens_*.npz      the cached token ids of the train and test splits
     model.keras       the prior (and preset/, a preset directory)
     samples.png       generated images, one row per class (class ids in order)
     history.csv       training curves;  metrics.json: settings, timings, final numbers
+
+The evaluation (`--eval-samples N`, default 1000 on the default data, else 0 = none): after the
+grid, N more samples (N // classes of each class, in class order, with the same sampling
+settings) are scored against every test image of the data source with the shipped
+Fashion-MNIST classifier (`keras_vim.metrics.sample_metrics`): domain FD, domain IS and the
+class accuracy; beside them the tokenizer's reconstruction metrics on those test images (MSE,
+PSNR, codebook usage, reconstruction domain FD) and the real-data reference (as many training
+images as samples against the test images: `keras_vim.metrics.real_data_reference`). They are
+in metrics.json under "evaluation"; the last line printed shows the samples' domain FD and
+class accuracy beside the reference's. The domain metrics need 32x32x1 Fashion-MNIST; for other
+data only the reconstruction metrics (and the sampling time) are recorded.
+
+Progress: a "== ..." header line for each stage (stage 1, tokenizing, stage 2, sampling,
+evaluating), and a time estimate after the first epochs of each training stage.
 
 Choose the backend with KERAS_BACKEND (jax, torch or tensorflow). Every flag is checked before
 any work. `--output` belongs to one run: the same command resumes an interrupted run (reusing its
@@ -174,6 +189,15 @@ def parse_args(argv=None):
         "dropout (not in the paper; 0 disables it). Default: 2 for such a prior (an "
         "undertrained tiny prior draws much more recognisable classes with it), else none.",
     )
+    sample.add_argument(
+        "--eval-samples",
+        type=flags.NON_NEGATIVE_INT,
+        default=None,
+        help="Samples scored after training (N // classes of each class for a "
+        "class-conditional prior) against the test split, with the tokenizer's reconstruction "
+        "metrics and a real-data reference, in metrics.json's 'evaluation'. Default: 1000 for "
+        "--data fashion_mnist, else 0 (no evaluation).",
+    )
     parser.add_argument(
         "--output",
         default="runs/vim",
@@ -219,8 +243,33 @@ def check_args(parser, args):
 
     flags.check_at_most(parser, "--warmup-steps", args.warmup_steps, "--steps", args.steps)
     flags.check_at_most(parser, "--steps-per-epoch", args.steps_per_epoch, "--steps", args.steps)
+    if args.eval_samples is None:
+        args.eval_samples = DEFAULT_EVAL_SAMPLES if args.data == "fashion_mnist" else 0
+    classes = known_classes(args) if conditional else None
+    if classes and 0 < args.eval_samples < classes:
+        parser.error(
+            f"argument --eval-samples: expected 0 or at least one sample per class ({classes} "
+            f"classes), got {args.eval_samples}"
+        )
     if not args.tokenizer:  # stage 1's flags: checked now, not after the prior's data loads
         train_vit_vqgan.parse_args(stage1_argv(args))
+
+
+DEFAULT_EVAL_SAMPLES = 1000
+
+
+def known_classes(args):
+    """The number of classes of the data, where the flags tell it (else None)."""
+    if args.data == "fashion_mnist":
+        return len(keras_vim.data.CLASS_NAMES)
+    if os.path.isdir(args.data):  # one non-hidden subfolder per class (find_image_files)
+        return sum(e.is_dir() and not e.name.startswith(".") for e in os.scandir(args.data))
+    return None
+
+
+def tokenizer_gan_start(args):
+    """The step the tokenizer's GAN losses start at: by default its last, i.e. never."""
+    return args.tokenizer_steps if args.tokenizer_gan_start is None else args.tokenizer_gan_start
 
 
 def stage1_argv(args):
@@ -237,7 +286,7 @@ def stage1_argv(args):
         "--perceptual-weight",
         "0",
         "--discriminator-start",
-        str(args.tokenizer_steps if args.tokenizer_gan_start is None else args.tokenizer_gan_start),
+        str(tokenizer_gan_start(args)),
         "--eval-images",
         "256",
         "--seed",
@@ -271,7 +320,19 @@ def load_tokenizer(args):
     # reuses only a run of the same settings and refuses another.
     directory = os.path.join(args.output, "tokenizer")
     argv = stage1_argv(args)
-    print(f"== stage 1: the tokenizer: train_vit_vqgan.py {' '.join(argv)}", flush=True)
+    gan_start = tokenizer_gan_start(args)
+    print(
+        f"== stage 1: training the tokenizer ({args.tokenizer_preset}, {args.tokenizer_steps} "
+        f"steps of {args.tokenizer_batch_size}, "
+        + (
+            "no adversarial phase"
+            if gan_start >= args.tokenizer_steps
+            else f"GAN losses from step {gan_start}"
+        )
+        + "; a time estimate follows its first epoch): train_vit_vqgan.py "
+        + " ".join(argv),
+        flush=True,
+    )
     start = time.time()
     report = train_vit_vqgan.main(argv)
     tokenizer = VitVQGAN.from_preset(os.path.join(directory, "preset"))
@@ -283,19 +344,38 @@ def load_tokenizer(args):
     }
 
 
-def tokenize(args, tokenizer, split, limit=None):
+def split_dataset(args, split, labels, limit=None):
+    """The images of a split in file order (batches of 256), the first `limit` only."""
     image_size = (args.image_size, args.image_size) if args.image_size else None
     dataset, info = keras_vim.data.load_dataset(
         args.data,
         split,
         image_size=image_size,
         batch_size=256,
-        labels=not args.unconditional,
+        labels=labels,
         channels=args.channels or 3,
         shuffle=False,
     )
     if limit:
         dataset = dataset.unbatch().take(limit).batch(256)
+    return dataset, info
+
+
+def load_images(args, split, limit=None, labels=False):
+    """`split_dataset` as numpy: float32 images, and int32 labels with `labels` (else None)."""
+    dataset, _ = split_dataset(args, split, labels, limit)
+    images, classes = [], []
+    for batch in dataset.as_numpy_iterator():
+        if labels:
+            batch, batch_labels = batch
+            classes.append(batch_labels)
+        images.append(batch)
+    return np.concatenate(images), np.concatenate(classes).astype("int32") if labels else None
+
+
+def tokenize(args, tokenizer, split, limit=None):
+    image_size = (args.image_size, args.image_size) if args.image_size else None
+    dataset, info = split_dataset(args, split, not args.unconditional, limit)
     key = f"{args.data}/{split}/{image_size}/{limit}/{'u' if args.unconditional else 'c'}"
     ids, labels = keras_vim.data.tokenize_dataset(
         tokenizer, dataset, os.path.join(args.output, f"tokens_{split}.npz"), key=key
@@ -331,7 +411,14 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
 
     tokenizer, tokenizer_info = load_tokenizer(args)
-    print(f"== tokenizing {args.data} with a {tokenizer.grid_size} grid", flush=True)
+    height, width = tokenizer.grid_size
+    print(
+        f"== tokenizing {args.data}: "
+        + (f"the first {args.max_train_images}" if args.max_train_images else "all")
+        + f" training images and the first {args.validation_images} test images (validation) "
+        f"into {height}x{width} token grids, once (cached in {args.output}/tokens_*.npz)",
+        flush=True,
+    )
     train_ids, train_labels, info = tokenize(
         args, tokenizer, "train", args.max_train_images or None
     )
@@ -362,11 +449,14 @@ def main(argv=None):
             decay_start=warmup,
         )
     )
+    steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 6)
+    epochs = max(1, args.steps // steps_per_epoch)
     print(
         f"== stage 2: training VIM ({model.count_params():,} parameters, "
         f"{model.num_layers} blocks of width {model.hidden_dim}, "
         f"{'class-conditional' if conditional else 'unconditional'}) on {len(train_ids)} token "
-        f"grids for {args.steps} steps of {args.batch_size}",
+        f"grids for {epochs * steps_per_epoch} steps of {args.batch_size}: {epochs} epochs of "
+        f"{steps_per_epoch} steps, each validated; a time estimate follows the first",
         flush=True,
     )
     train_data = keras_vim.data.token_dataset(
@@ -384,8 +474,6 @@ def main(argv=None):
         shuffle=False,
         drop_remainder=setup.num_replicas > 1,  # every batch must split over the replicas
     )
-    steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 6)
-    epochs = max(1, args.steps // steps_per_epoch)
     start = time.time()
     # Checkpoints every epoch: the same command resumes a killed run where it stopped.
     backup_dir = os.path.join(args.output, "checkpoint")
@@ -401,7 +489,8 @@ def main(argv=None):
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
         callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed)
+            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed),
+            keras_vim.training.TimeEstimate(),
         ],
     )
     train_seconds = time.time() - start
@@ -420,6 +509,16 @@ def main(argv=None):
         rows = list(info["class_names"])
     else:
         class_ids, columns, rows = None, 8, None
+    print(
+        "== sampling the samples.png grid: "
+        + (
+            f"{args.samples_per_class} image{'s' if args.samples_per_class > 1 else ''} of "
+            f"each of the {num_classes} classes, a row each"
+            if conditional
+            else f"{args.num_samples} images"
+        ),
+        flush=True,
+    )
     start = time.time()
     images = model.generate_images(
         tokenizer,
@@ -434,6 +533,17 @@ def main(argv=None):
         + (f"; rows: {', '.join(rows)}" if rows else ""),
         flush=True,
     )
+    evaluation = None
+    if args.eval_samples and conditional and args.eval_samples < num_classes:
+        print(
+            f"NOTE: --eval-samples {args.eval_samples} is below the {num_classes} classes: no "
+            "evaluation.",
+            flush=True,
+        )
+    elif args.eval_samples:
+        evaluation = evaluate_prior(
+            args, model, tokenizer, num_classes, sampling, len(images), sample_seconds
+        )
 
     steps = epochs * steps_per_epoch
     logs = {k: round(float(v[-1]), 4) for k, v in history.history.items() if v}
@@ -469,6 +579,7 @@ def main(argv=None):
         "sampling": sampling,
         "sample_rows": rows,
         "sample_seconds": round(sample_seconds, 1),
+        "evaluation": evaluation,
         "total_seconds": round(time.time() - total_start, 1),
     }
     # Into place together once all are written: never beside an earlier attempt's.
@@ -482,11 +593,127 @@ def main(argv=None):
             json.dump(metrics, f, indent=2)
     print(
         f"done in {metrics['total_seconds']:.0f}s: val bits/token "
-        f"{logs.get('val_bits_per_token')}, val accuracy {logs.get('val_accuracy')}; wrote "
-        f"{args.output}/: samples.png, model.keras, preset/, history.csv, metrics.json",
+        f"{logs.get('val_bits_per_token')}, val accuracy {logs.get('val_accuracy')}; "
+        f"{evaluation_summary(evaluation)}wrote {args.output}/: samples.png, model.keras, "
+        "preset/, history.csv, metrics.json",
         flush=True,
     )
     return metrics
+
+
+def draw_samples(model, tokenizer, sampling, batch_size, num_samples=None, class_ids=None):
+    """Images of `class_ids` (or `num_samples` unconditional ones) as numpy, in `generate`
+    calls of exactly `batch_size` samples (the last padded, then cut) so that the sampler
+    compiles once; call `i` uses seed `sampling["seed"] + i`."""
+    count = num_samples if class_ids is None else len(class_ids)
+    images = []
+    for call, start in enumerate(range(0, count, batch_size)):
+        size = min(batch_size, count - start)
+        settings = dict(sampling, seed=sampling["seed"] + call)
+        if class_ids is None:
+            batch = model.generate_images(tokenizer, num_samples=batch_size, **settings)
+        else:
+            chunk = class_ids[start : start + size]
+            padded = np.concatenate([chunk, np.full(batch_size - size, chunk[0], "int32")])
+            batch = model.generate_images(tokenizer, class_ids=padded, **settings)
+        images.append(keras.ops.convert_to_numpy(batch)[:size])
+    return np.concatenate(images)
+
+
+def evaluate_prior(args, model, tokenizer, num_classes, sampling, grid_count, grid_seconds):
+    """`--eval-samples`: draws the samples, scores them and the tokenizer against the test
+    split (with the real-data reference); the "evaluation" entry of metrics.json."""
+    start = time.time()
+    if num_classes:
+        per_class = args.eval_samples // num_classes
+        class_ids = np.repeat(np.arange(num_classes, dtype="int32"), per_class)
+        count = len(class_ids)
+    else:
+        per_class, class_ids, count = None, None, args.eval_samples
+    batch_size = min(grid_count, count)  # the grid's size: its compiled sampler is reused
+    calls = -(-count // batch_size)
+    print(
+        f"== sampling {count} images for the evaluation ("
+        + (f"{per_class} of each class in class order, " if num_classes else "")
+        + f"{calls} batches of {batch_size}, the grid's settings; ~{calls * grid_seconds:.0f}s "
+        f"at the grid's {grid_seconds:.1f}s a batch)",
+        flush=True,
+    )
+    images = draw_samples(model, tokenizer, sampling, batch_size, count, class_ids)
+    sample_seconds = time.time() - start
+    print(f"sampled {count} images in {sample_seconds:.1f}s", flush=True)
+
+    domain = args.data == "fashion_mnist"  # the shipped classifier's data (32x32x1)
+    samples = {
+        "count": count,
+        "per_class": per_class,
+        "sampling": {**sampling, "batch_size": batch_size},  # batch i: seed + i
+        "seconds": round(sample_seconds, 1),
+    }
+    if domain:
+        # Built in float32 (as it was trained and recorded) also after --mixed-precision.
+        policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")
+        try:
+            classifier = keras_vim.metrics.load_domain_classifier()
+        finally:
+            keras.config.set_dtype_policy(policy)
+        test_images, test_labels = load_images(args, "test", labels=True)
+        test_data = test_images
+    else:
+        print(
+            "NOTE: the domain metrics (FD, IS and class accuracy with the shipped "
+            "Fashion-MNIST classifier) need --data fashion_mnist: skipped.",
+            flush=True,
+        )
+        classifier = None
+        test_data, _ = split_dataset(args, "test", labels=False)  # streamed
+    print(
+        "== evaluating: the tokenizer's reconstructions of every test image"
+        + (
+            f", the {count} samples and {count} training images (the real-data reference) "
+            "against the test images, in the shipped Fashion-MNIST classifier's features"
+            if domain
+            else ""
+        ),
+        flush=True,
+    )
+    evaluate_start = time.time()
+    reconstruction = keras_vim.metrics.reconstruction_metrics(tokenizer, test_data, classifier)
+    evaluation = {"test_images": reconstruction["images"], "samples": samples}
+    if domain:
+        samples.update(keras_vim.metrics.sample_metrics(images, test_images, class_ids, classifier))
+        train_images, _ = load_images(args, "train", limit=count)
+        evaluation["reference"] = keras_vim.metrics.real_data_reference(
+            train_images, test_images, test_labels, classifier
+        )
+    else:
+        evaluation["note"] = "no domain metrics: they need --data fashion_mnist"
+    evaluation["tokenizer"] = reconstruction
+    evaluation["evaluate_seconds"] = round(time.time() - evaluate_start, 1)
+    evaluation["seconds"] = round(time.time() - start, 1)
+    print(f"evaluated in {evaluation['evaluate_seconds']:.1f}s", flush=True)
+    return evaluation
+
+
+def evaluation_summary(evaluation):
+    """The samples' scores beside the real data's, for the last line ('' without them)."""
+    if evaluation is None:
+        return ""
+    samples = evaluation["samples"]
+    if "reference" not in evaluation:
+        return f"{samples['count']} samples drawn (no domain metrics); "
+    reference = evaluation["reference"]
+    if "class_accuracy" in samples:
+        scores = f"class accuracy {samples['class_accuracy']:.3f}"
+        real = f"classifier accuracy {reference['test_class_accuracy']:.3f}"
+    else:
+        scores = f"domain IS {samples['domain_inception_score']:.2f}"
+        real = f"IS {reference['domain_inception_score']:.2f}"
+    return (
+        f"{samples['count']} samples: domain FD {samples['domain_frechet_distance']:.2f}, "
+        f"{scores} (real data: domain FD {reference['domain_frechet_distance']:.2f}, {real}); "
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ CASES = {
         ("--top-k 0", "--top-k", "expected an integer >= 1, got '0'"),
         ("--samples-per-class 0", "--samples-per-class", "expected an integer >= 1"),
         ("--num-samples 0", "--num-samples", "expected an integer >= 1"),
+        ("--eval-samples -1", "--eval-samples", "expected an integer >= 0, got '-1'"),
+        ("--eval-samples 5", "--eval-samples", "expected 0 or at least one sample per class"),
         ("--steps -5", "--steps", "expected an integer >= 1, got '-5'"),
         ("--batch-size 0", "--batch-size", "expected an integer >= 1, got '0'"),
         ("--learning-rate -1", "--learning-rate", "expected a number > 0, got '-1'"),

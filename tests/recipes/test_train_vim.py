@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_vim.data import fashion_mnist
+from keras_vim.metrics import read_classifier_record
 from keras_vim.models import VIM, VitVQGAN
 
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "train_vim.py")
@@ -21,8 +23,17 @@ def _load_recipe():
 TINY = ["--num-layers", "1", "--num-heads", "2", "--hidden-dim", "16", "--mlp-dim", "32"]
 
 
+@pytest.fixture
+def shipped_subset(monkeypatch, tmp_path):
+    """Fashion-MNIST from the subset shipped in the package (1000 test images), also where
+    Debian's full set is installed: what a machine without it has, and a faster test."""
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", str(tmp_path / "no_debian_package"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+
+@pytest.mark.filterwarnings("ignore:Fashion-MNIST. full dataset not found")
 def test_recipe_resumes_its_own_run_and_refuses_another(
-    micro_vqgan_config, tmp_path, capsys, snapshot, kill_after_first_epoch
+    micro_vqgan_config, tmp_path, capsys, snapshot, kill_after_first_epoch, shipped_subset
 ):
     recipe = _load_recipe()
     tokenizer = str(tmp_path / "micro")
@@ -31,14 +42,16 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     argv = TINY + [
         "--tokenizer", tokenizer, "--max-train-images", "16", "--validation-images", "8",
         "--steps", "2", "--steps-per-epoch", "1", "--batch-size", "8",
-        "--samples-per-class", "1", "--output", output,
+        "--samples-per-class", "1", "--eval-samples", "20", "--output", output,
     ]  # fmt: skip
 
     with kill_after_first_epoch(recipe):  # killed once epoch 1 of 2 is checkpointed
         recipe.main(argv)
     killed = snapshot(output)
     assert "checkpoint/run_settings.json" in killed and "model.keras" not in killed
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "== tokenizing fashion_mnist: the first 16 training images and the first 8" in out
+    assert "== stage 2: training VIM (" in out and ": 2 epochs of 1 steps, each validated" in out
     # Another run there (the issue's case: other steps and learning rate) is refused before
     # any work, and so is a bad sampling flag: nothing in the directory changes.
     for other, message in (
@@ -54,6 +67,9 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     metrics = recipe.main(argv)  # the same command resumes the killed run
     out = capsys.readouterr().out
     assert "loaded 16 tokenized images" in out and "1 of 2 epochs done" in out
+    assert "== sampling the samples.png grid: 1 image of each of the 10 classes" in out
+    assert "== sampling 20 images for the evaluation (2 of each class in class order, 2 " in out
+    assert "== evaluating: " in out
     assert metrics["steps"] == 2 and np.isfinite(metrics["final_logs"]["val_bits_per_token"])
     with open(os.path.join(output, "history.csv")) as f:
         assert len(f.read().splitlines()) == 3  # a header and one row per epoch
@@ -61,6 +77,37 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     assert metrics["sampling"]["guidance_scale"] == 2.0
     with open(os.path.join(output, "metrics.json")) as f:
         assert json.load(f) == json.loads(json.dumps(metrics))
+
+    # The evaluation: 2 samples of each class, scored against all 1000 test images of the
+    # shipped subset, beside the tokenizer's reconstructions of them and real data.
+    evaluation = metrics["evaluation"]
+    assert evaluation["test_images"] == 1000
+    samples = evaluation["samples"]
+    assert (samples["count"], samples["per_class"]) == (20, 2)
+    assert samples["sampling"] == {**metrics["sampling"], "batch_size": 10}  # as the grid
+    assert samples["domain_frechet_distance"] > 0 and np.isfinite(samples["seconds"])
+    assert 1 <= samples["domain_inception_score"] <= 10
+    assert np.isfinite(samples["domain_inception_score_std"])
+    assert 0 <= samples["class_accuracy"] <= 1 and samples["class_accuracy"] * 20 % 1 == 0
+    tokenizer = evaluation["tokenizer"]
+    assert tokenizer["images"] == 1000 and 0 <= tokenizer["l2"] <= 1
+    assert np.isfinite(tokenizer["psnr"]) and 0 < tokenizer["codebook_usage"] <= 1
+    assert tokenizer["domain_frechet_distance"] > 0
+    reference = evaluation["reference"]
+    assert reference["what"] == "20 training images against the test images"
+    # The shipped classifier on the subset's test images: the accuracy it recorded there.
+    recorded = read_classifier_record()["subset_test_accuracy"]
+    assert abs(reference["test_class_accuracy"] - recorded) <= 2 / 1000
+    # A random micro tokenizer and a 2-step prior draw nothing like Fashion-MNIST.
+    assert 0 < reference["domain_frechet_distance"] < samples["domain_frechet_distance"]
+    assert np.isfinite(evaluation["seconds"])
+    # The last line: the samples' domain FD and class accuracy beside the real data's.
+    last = out.strip().splitlines()[-1]
+    fd, accuracy = samples["domain_frechet_distance"], samples["class_accuracy"]
+    real_fd = reference["domain_frechet_distance"]
+    assert f"20 samples: domain FD {fd:.2f}, class accuracy {accuracy:.3f} " in last
+    assert f"(real data: domain FD {real_fd:.2f}, " in last
+    assert f"classifier accuracy {reference['test_class_accuracy']:.3f})" in last
 
 
 @pytest.mark.large
@@ -74,6 +121,7 @@ def test_recipe_runs_both_stages_and_reuses_only_a_matching_tokenizer(
     common = TINY + [
         "--max-train-images", "64", "--validation-images", "32", "--steps", "4",
         "--steps-per-epoch", "2", "--batch-size", "8", "--samples-per-class", "2",
+        "--eval-samples", "0",
     ]  # fmt: skip
     argv = ["--tokenizer-preset", tokenizer_preset, "--tokenizer-steps", "2", *common]
     argv += ["--output", output]
@@ -99,6 +147,7 @@ def test_recipe_runs_both_stages_and_reuses_only_a_matching_tokenizer(
         saved = json.load(f)
     assert saved == json.loads(json.dumps(metrics))
     assert saved["steps"] == 4 and saved["train_images"] == 64
+    assert saved["evaluation"] is None  # --eval-samples 0
     assert saved["tokenizer"]["steps"] == 2
     assert saved["prior"]["config"]["num_classes"] == 10
     assert saved["prior"]["config"]["grid_size"] == [8, 8]
@@ -132,5 +181,6 @@ def test_recipe_help_documents_flags(capsys):
         "--guidance-scale",
         "--output",
         "--seed",
+        "--eval-samples",
     ):
         assert flag in text
