@@ -184,3 +184,41 @@ def test_recipe_help_documents_flags(capsys):
         "--eval-samples",
     ):
         assert flag in text
+
+
+def test_evaluation_of_other_data_skips_the_domain_metrics(micro_vqgan_config, tmp_path, capsys):
+    # An image folder of two classes (3 images each, both "splits" read the folder): no
+    # shipped classifier for it, so only the reconstruction metrics and the sampling apply.
+    recipe = _load_recipe()
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for name in ("circles", "squares"):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+            Image.fromarray(pixels, mode="L").save(folder / name / f"{i}.png")
+    tokenizer_path = str(tmp_path / "micro")
+    VitVQGAN(**dict(micro_vqgan_config, image_size=32)).save_to_preset(tokenizer_path)
+    args = recipe.parse_args(
+        ["--data", str(folder), "--channels", "1", "--tokenizer", tokenizer_path]
+        + ["--eval-samples", "4", "--output", str(tmp_path / "run")]
+    )
+    tokenizer = VitVQGAN.from_preset(tokenizer_path)
+    prior = VIM(vocabulary_size=32, grid_size=8, num_layers=1, num_heads=2, hidden_dim=16,
+                mlp_dim=32, num_classes=2, dropout=0.0, class_dropout=0.0)  # fmt: skip
+    sampling = {"temperature": 1.0, "top_k": None, "top_p": None, "guidance_scale": None}
+    evaluation = recipe.evaluate_prior(
+        args, prior, tokenizer, 2, dict(sampling, seed=0), grid_count=2, grid_seconds=1.0
+    )
+    out = capsys.readouterr().out
+    assert "NOTE: the domain metrics" in out and "need --data fashion_mnist: skipped" in out
+    assert "== sampling 4 images for the evaluation (2 of each class in class order, 2 " in out
+    assert evaluation["test_images"] == 6 and "reference" not in evaluation
+    samples = evaluation["samples"]
+    assert (samples["count"], samples["per_class"]) == (4, 2)
+    assert samples["sampling"] == dict(sampling, seed=0, batch_size=2)
+    assert not [key for key in samples if "domain" in key or "accuracy" in key]
+    assert evaluation["tokenizer"]["images"] == 6 and 0 <= evaluation["tokenizer"]["l2"] <= 1
+    assert "domain_frechet_distance" not in evaluation["tokenizer"]
+    assert recipe.evaluation_summary(evaluation) == "4 samples drawn (no domain metrics); "
+    json.dumps(evaluation)  # plain numbers, for metrics.json
