@@ -35,7 +35,8 @@ VIT_VQGAN_PRESETS = {
     "vit_vqgan_tiny": {
         "description": "Tiny CPU-sized ViT-VQGAN for 32x32 grayscale images (Fashion-MNIST): "
         "2+2 blocks of width 128, patch 4, 512 codes of dim 16, with the usage remedies "
-        "(patch LayerNorm, dead-code restarts, the codebook seeded from the first batches). "
+        "(patch LayerNorm, dead-code restarts, the codebook initialized at scale 0.01 and "
+        "seeded from the first batches). "
         "Architecture only: random weights.",
         "config": {
             "image_size": 32,
@@ -54,6 +55,7 @@ VIT_VQGAN_PRESETS = {
             "patch_norm": True,
             "restart_dead_codes": True,
             "seed_codebook_from_data": True,
+            "codebook_init_scale": 0.01,
             "usage_decay": 0.9,
             "discriminator_filters": 16,
             "discriminator_max_filters": 64,

@@ -205,11 +205,13 @@ def test_config_round_trip_and_bad_args(rng):
     np.testing.assert_array_equal(
         ops.convert_to_numpy(clone(inputs)["ids"]), ops.convert_to_numpy(outputs["ids"])
     )
-    with pytest.raises(ValueError, match="`num_codes`"):
+    with pytest.raises(ValueError, match="`num_codes` must be an integer >= 1, got 0"):
         VectorQuantizer(num_codes=0)
+    with pytest.raises(TypeError, match="`code_dim` must be an integer"):
+        VectorQuantizer(code_dim=2.5)
     with pytest.raises(ValueError, match="`loss_reduction` must be one of"):
         VectorQuantizer(loss_reduction="max")
-    with pytest.raises(ValueError, match="`codebook_init_scale` must be a number > 0"):
+    with pytest.raises(ValueError, match="`codebook_init_scale` must be a finite real number > 0"):
         VectorQuantizer(codebook_init_scale=0)
 
 

@@ -223,6 +223,10 @@ def test_tiny_preset_builds(rng):
     model = VitVQGAN.from_preset("vit_vqgan_tiny")
     ids = model.encode(rng.random((1, 32, 32, 1)).astype("float32"))
     assert tuple(ids.shape) == (1, 8, 8)
+    # Its codebook remedies (README, "Codebook usage"): a small init, seeded from the data.
+    codebook = ops.convert_to_numpy(model.quantizer.codebook)
+    assert 0.005 < codebook.std() < 0.02
+    np.testing.assert_array_equal(ops.convert_to_numpy(model.quantizer.code_usage), 0.0)
 
 
 def test_preset_directory_round_trip(model, rng, tmp_path):
