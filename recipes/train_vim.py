@@ -97,12 +97,18 @@ def parse_args(argv=None):
     tokenizer.add_argument(
         "--tokenizer-steps",
         type=flags.POSITIVE_INT,
-        default=220,
+        default=440,
         help="Steps of the tokenizer run. It trains without the adversarial phase unless "
         "--tokenizer-gan-start is below this: a few hundred steps are too few for it to help.",
     )
     tokenizer.add_argument("--tokenizer-gan-start", type=flags.NON_NEGATIVE_INT, default=None)
-    tokenizer.add_argument("--tokenizer-batch-size", type=flags.POSITIVE_INT, default=64)
+    tokenizer.add_argument(
+        "--tokenizer-batch-size",
+        type=flags.POSITIVE_INT,
+        default=32,
+        help="Default 32: at the same images seen, 440 steps of 32 gave test MSE 0.011-0.012 "
+        "and domain FD 29-37 where 220 steps of 64 gave 0.015-0.021 and 44-93 (README).",
+    )
     model = parser.add_argument_group("prior")
     model.add_argument(
         "--preset",
