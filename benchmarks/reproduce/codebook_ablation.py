@@ -64,6 +64,7 @@ def build_tokenizer(config):
         l2_normalize_codes=config["l2_normalize_codes"],
         patch_norm=False,
         restart_dead_codes=False,
+        codebook_init_scale=1.0,  # the paper's N(0, 1) codebook, not the preset's 0.01
     )
 
 

@@ -56,6 +56,9 @@ def build_tokenizer(architecture, code_dim, remedies=False):
         code_dim=code_dim,
         l2_normalize_codes=True,
         restart_dead_codes=remedies,
+        # The paper's codebook (N(0, 1), not seeded) for both, with or without the restarts.
+        codebook_init_scale=1.0,
+        seed_codebook_from_data=False,
         **overrides,
     )
 

@@ -46,6 +46,7 @@ def test_build_tokenizer_varies_only_the_lookup(monkeypatch):
                 "l2_normalize_codes": False,
                 "patch_norm": False,
                 "restart_dead_codes": False,
+                "codebook_init_scale": 1.0,
             },
         )
     ]

@@ -26,6 +26,7 @@ def test_both_models_share_the_lookup_and_settings(monkeypatch, remedies):
     for architecture in ("vit", "cnn"):
         encoder_ablation.build_tokenizer(architecture, 32, remedies)
     shared = {"code_dim": 32, "l2_normalize_codes": True, "restart_dead_codes": remedies}
+    shared.update(codebook_init_scale=1.0, seed_codebook_from_data=False)  # the paper's codebook
     vit_extra = {} if remedies else {"patch_norm": False}
     assert calls == [
         ("VitVQGAN", "vit_vqgan_tiny", {**shared, **vit_extra}),
