@@ -108,8 +108,8 @@ class VectorQuantizer(keras.layers.Layer):
             `dead_code_threshold` with that batch's worst-quantized latents (with
             `usage_decay=0.9`, those its batch did not use; with 0.99, all of them). The
             random codes the encoder would otherwise collapse onto are replaced by codes where
-            the latents are (main job's tokenizer: test MSE 0.0212 -> 0.0151, domain FD
-            99.8 -> 46.2).
+            the latents are. It helps with a small `codebook_init_scale` (0.01: the codes
+            then follow the latents), not at 1 (README, "Codebook usage").
 
     Example:
     >>> quantizer = keras_vim.layers.VectorQuantizer(num_codes=512, code_dim=16)
