@@ -24,6 +24,18 @@ def tokenizer():
     return VitVQGAN.from_preset(TOKENIZER)
 
 
+@pytest.fixture(scope="module")
+def prior():
+    return VIM.from_preset(PRIOR)
+
+
+@pytest.fixture(scope="module")
+def prior_scores(prior, tokenizer):
+    # Scored once for the two tests that read them (each scoring runs the prior over 1000
+    # tokenized images).
+    return score_prior(prior, tokenizer)
+
+
 @pytest.mark.parametrize("model_class", [VitVQGAN, VIM])
 def test_every_packaged_preset_is_listed_and_present(model_class):
     packaged = {
@@ -51,20 +63,20 @@ def test_tokenizer_scores_what_its_card_says(tokenizer):
         assert f"PSNR {expected['psnr']:.2f} dB" in f.read()
 
 
-def test_prior_scores_what_its_card_says(tokenizer):
+def test_prior_scores_what_its_card_says(tokenizer, prior, prior_scores):
     expected = card_scores(PRIOR)
-    prior = VIM.from_preset(PRIOR)
     assert prior.vocabulary_size == tokenizer.num_codes
     assert tuple(prior.grid_size) == tuple(tokenizer.grid_size)
-    scores = score_prior(prior, tokenizer)
+    scores = prior_scores
+    assert scores["tokens"] == 1000 * 64
     np.testing.assert_allclose(scores["bits_per_token"], expected["bits_per_token"], rtol=2e-3)
     np.testing.assert_allclose(scores["accuracy"], expected["accuracy"], atol=2e-3)
     with open(os.path.join(PACKAGED_PRESETS_DIR, PRIOR, "README.md")) as f:
         assert f"{expected['bits_per_token']:.3f} bits per token" in f.read()
 
 
-def test_trained_prior_beats_an_untrained_one(tokenizer):
-    trained = score_prior(VIM.from_preset(PRIOR), tokenizer)
+def test_trained_prior_beats_an_untrained_one(tokenizer, prior_scores):
+    trained = prior_scores
     untrained = score_prior(VIM.from_preset(PRIOR, load_weights=False), tokenizer)
     # An untrained prior is close to uniform: log2(512) = 9 bits per token.
     assert untrained["bits_per_token"] > 8.5
