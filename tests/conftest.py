@@ -1,6 +1,9 @@
 """Test setup: the backend comes from KERAS_BACKEND (default jax); torch uses one thread."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 # TensorFlow is imported by the data pipeline on every backend; keep it quiet and off the GPU.
@@ -10,6 +13,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from micro_configs import MICRO_VQGAN  # noqa: E402
+
+if keras.backend.backend() == "jax":
+    import jax
+
+    # Many tests compile the same programs again: a new model of the same configuration,
+    # compiled the same way, traces to the same XLA module (the cache key leaves out layer
+    # names). A compilation cache of this session's own (a new, empty directory, removed at
+    # exit) compiles each such program once; what every test runs and checks is unchanged.
+    _jax_cache = tempfile.mkdtemp(prefix="keras_vim_tests_xla_cache_")
+    atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+    jax.config.update("jax_compilation_cache_dir", _jax_cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 if keras.backend.backend() == "torch":
     import torch
