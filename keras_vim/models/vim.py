@@ -735,6 +735,17 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
             return ({**x, "class_ids": y},)
         return ({"tokens": x, "class_ids": y},)
 
+    def make_train_function(self, force=False):
+        # On TensorFlow without a distribution strategy Keras builds the optimizer inside the
+        # first traced step, and TensorFlow then traces it twice (once creating the
+        # optimizer's variables, once more without). Built here, a fresh model traces once.
+        # (A model whose layers are not built yet is left to Keras: its variables are made in
+        # that trace too.)
+        if keras.backend.backend() == "tensorflow" and self.optimizer is not None:
+            if not self.optimizer.built and all(layer.built for layer in self._flatten_layers()):
+                self.optimizer.build(self.trainable_variables)
+        return super().make_train_function(force)
+
     # Keras' JAX trainer passes `(state, data)`, the TensorFlow and PyTorch ones `(data)`.
     def train_step(self, *args):
         *state, data = args

@@ -11,6 +11,15 @@ def _zeros_for_missing(grads, variables):
 
 
 class VQGANTrainer(VQGANTrainerBase):
+    def make_train_function(self, force=False):
+        # Without a distribution strategy Keras leaves the optimizer to be built inside the
+        # first traced step; TensorFlow then traces that step twice (once creating both
+        # optimizers' variables, once more without). Built here, a fresh model traces once.
+        if self.optimizer is not None and not self.optimizer.built:
+            if all(layer.built for layer in self._flatten_layers()):
+                self.optimizer.build(self.trainable_variables)
+        return super().make_train_function(force)
+
     def value_and_input_gradient(self, fn, inputs):
         with tf.GradientTape() as tape:
             tape.watch(inputs)
