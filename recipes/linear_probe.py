@@ -3,12 +3,19 @@ from the average-pooled token features of each Transformer block.
 
 The images of the train and test splits are tokenized once (cached in `--output`), the VIM is
 frozen, the token features of block k are average-pooled (`VIM.features`, with the null class
-for a class-conditional VIM, so the features do not see the label) and a linear softmax
-classifier is trained on them with `fit` (`keras_vim.metrics.fit_linear_probe`). A linear
-classifier on the raw pixels of the same images is the baseline. It writes into `--output`:
+for a class-conditional VIM, so the features do not see the label) and go through the probe
+protocol of `keras_vim.metrics.fit_linear_probe`: a multinomial logistic regression on
+standardized features, fitted to convergence by full-batch L-BFGS, its L2 strength chosen from
+`--l2-grid` on a class-stratified `--validation-fraction` of the training images (never on the
+test images), refitted on all training images at that strength, scored on the test images.
+Two baselines go through the very same protocol: the raw pixels of the same images, and the
+bag of codes (the normalized histogram of each image's tokens, `bag_of_codes_features`). It
+writes into `--output`:
 
-    probe.json        top-1 train/test accuracy per block, the pixel baseline, settings
-    probe_curve.png   test accuracy per block, the pixel baseline as a dashed line
+    probe.json        top-1 train/validation/test accuracy per block and of the baselines,
+                      the chosen L2 strength with the validation accuracy of every one tried,
+                      L-BFGS iterations and convergence, settings
+    probe_curve.png   test accuracy per block, the baselines as dashed lines
     tokens_*.npz      the cached token ids
 
 Every flag is checked before any work. `--output` belongs to one probe run: its results appear
@@ -29,7 +36,8 @@ import keras
 import numpy as np
 
 import keras_vim
-from keras_vim.metrics import fit_linear_probe, probe_features
+from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, probe_features
+from keras_vim.metrics.linear_probe import L2_GRID
 from keras_vim.models import VIM, VQGANBase
 from keras_vim.utils import flags
 
@@ -70,14 +78,41 @@ def parse_args(argv=None):
         default=0,
         help="Test on the first N test images (0: all).",
     )
-    parser.add_argument("--epochs", type=flags.POSITIVE_INT, default=100)
-    parser.add_argument("--batch-size", type=flags.POSITIVE_INT, default=256)
-    parser.add_argument("--learning-rate", type=flags.POSITIVE, default=3e-3)
-    parser.add_argument("--weight-decay", type=flags.NON_NEGATIVE, default=1e-4)
+    parser.add_argument(
+        "--l2-grid",
+        type=flags.list_of(flags.POSITIVE),
+        default=list(L2_GRID),
+        help="L2 strengths tried on the validation split (comma-separated, each > 0).",
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=flags.real(0, 1, low_open=True, high_open=True),
+        default=0.1,
+        help="Share of each class of the training images held out to choose the L2 strength.",
+    )
+    parser.add_argument(
+        "--max-iterations",
+        type=flags.POSITIVE_INT,
+        default=1000,
+        help="The most L-BFGS iterations of each fit.",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=flags.POSITIVE_INT,
+        default=256,
+        help="Token grids per call of the prior when extracting features.",
+    )
     parser.add_argument(
         "--no-pixel-baseline", action="store_true", help="Skip the raw-pixel linear baseline."
     )
-    parser.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
+    parser.add_argument(
+        "--no-bag-of-codes",
+        action="store_true",
+        help="Skip the bag-of-codes baseline (a histogram of each image's tokens).",
+    )
+    parser.add_argument(
+        "--seed", type=flags.NON_NEGATIVE_INT, default=0, help="Seed of the validation split."
+    )
     parser.add_argument(
         "--output",
         default="runs/linear_probe",
@@ -194,38 +229,53 @@ def main(argv=None):
     num_classes = len(info["class_names"]) if info["class_names"] else None
     settings = dict(
         num_classes=num_classes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
+        l2_grid=args.l2_grid,
+        validation_fraction=args.validation_fraction,
+        max_iterations=args.max_iterations,
         seed=args.seed,
     )
+
+    def probe(name, train_features, test_features):
+        probe_start = time.time()
+        report, _ = fit_linear_probe(
+            train_features, train_labels, test_features, test_labels, **settings
+        )
+        report["seconds"] = round(time.time() - probe_start, 1)
+        print(
+            f"{name}: top-1 test {report['test_accuracy']:.4f} (train "
+            f"{report['train_accuracy']:.4f}, validation {report['validation_accuracy']:.4f}, "
+            f"l2 {report['l2']:g}, {report['iterations']} iterations"
+            f"{'' if report['converged'] else ', not converged'}, {report['seconds']}s)",
+            flush=True,
+        )
+        return report
 
     results = {}
     for block in blocks:
         block_start = time.time()
-        train_features = probe_features(prior, train_ids, block=block)
-        test_features = probe_features(prior, test_ids, block=block)
-        report, _ = fit_linear_probe(
-            train_features, train_labels, test_features, test_labels, **settings
-        )
-        report["seconds"] = round(time.time() - block_start, 1)
+        train_features = probe_features(prior, train_ids, block=block, batch_size=args.batch_size)
+        test_features = probe_features(prior, test_ids, block=block, batch_size=args.batch_size)
+        report = probe(f"block {block}/{prior.num_layers}", train_features, test_features)
+        report["seconds"] = round(time.time() - block_start, 1)  # features included
         results[str(block)] = report
-        print(
-            f"block {block}/{prior.num_layers}: top-1 test {report['test_accuracy']:.4f} "
-            f"(train {report['train_accuracy']:.4f}, {report['seconds']}s)",
-            flush=True,
-        )
-    baseline = None
+    baseline = bag_of_codes = None
     if not args.no_pixel_baseline:
-        baseline, _ = fit_linear_probe(
+        baseline = probe(
+            "raw pixels",
             train_images.reshape(len(train_images), -1),
-            train_labels,
             test_images.reshape(len(test_images), -1),
-            test_labels,
-            **settings,
         )
-        print(f"raw pixels: top-1 test {baseline['test_accuracy']:.4f}", flush=True)
+    if not args.no_bag_of_codes:
+        bag_of_codes = probe(
+            "bag of codes",
+            bag_of_codes_features(train_ids, tokenizer.num_codes),
+            bag_of_codes_features(test_ids, tokenizer.num_codes),
+        )
+    references = {
+        name: result["test_accuracy"]
+        for name, result in (("raw pixels", baseline), ("bag of codes", bag_of_codes))
+        if result is not None
+    }
 
     best = max(results, key=lambda block: results[block]["test_accuracy"])
     report = {
@@ -236,11 +286,15 @@ def main(argv=None):
         "data": args.data,
         "train_images": len(train_ids),
         "test_images": len(test_ids),
-        "settings": {k: v for k, v in settings.items() if k != "num_classes"},
+        "settings": {
+            **{k: v for k, v in settings.items() if k != "num_classes"},
+            "batch_size": args.batch_size,
+        },
         "blocks": results,
         "best_block": int(best),
         "best_test_accuracy": results[best]["test_accuracy"],
         "pixel_baseline": baseline,
+        "bag_of_codes_baseline": bag_of_codes,
         "seconds": round(time.time() - start, 1),
     }
     # Into place together once both are written: never beside an earlier attempt's.
@@ -254,9 +308,7 @@ def main(argv=None):
             title=f"Linear probe, {args.data} ({len(test_ids)} test images)",
             x_label="Transformer block",
             y_label="top-1 test accuracy",
-            reference_lines=(
-                None if baseline is None else {"raw pixels": baseline["test_accuracy"]}
-            ),
+            reference_lines=references or None,
         )
     print(
         f"best: block {best} ({results[best]['test_accuracy']:.4f}); wrote {args.output}/: "

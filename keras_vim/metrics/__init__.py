@@ -43,7 +43,11 @@ from keras_vim.metrics.frechet import (
     frechet_distance_from_statistics,
 )
 from keras_vim.metrics.inception_score import inception_score
-from keras_vim.metrics.linear_probe import fit_linear_probe, probe_features
+from keras_vim.metrics.linear_probe import (
+    bag_of_codes_features,
+    fit_linear_probe,
+    probe_features,
+)
 from keras_vim.metrics.reconstruction import (
     per_image_l1,
     per_image_l2,
@@ -67,6 +71,7 @@ __all__ = [
     "FID_WEIGHTS_HELP",
     "FID_WEIGHTS_URL",
     "USAGE_BATCH",
+    "bag_of_codes_features",
     "class_accuracy",
     "codebook_perplexity",
     "codebook_redundancy",

@@ -55,13 +55,13 @@ def presets(tmp_path_factory):
     return tokenizer, prior
 
 
-@pytest.mark.large  # trains three linear classifiers (~20 s)
+@pytest.mark.large  # tokenizes 500 images, fits four probes (~50 s on a busy 2-core CPU)
 def test_linear_probe_recipe(presets, tmp_path):
     tokenizer, prior = presets
     output = str(tmp_path / "probe")
     argv = ["--tokenizer", tokenizer, "--prior", prior, "--output", output]
     argv += ["--max-train-images", "300", "--max-test-images", "200", "--blocks", "all"]
-    argv += ["--epochs", "15", "--batch-size", "32", "--learning-rate", "3e-3"]
+    argv += ["--l2-grid", "1e-3,1e-1", "--max-iterations", "200", "--batch-size", "32"]
     report = linear_probe.main(argv)
     with open(os.path.join(output, "probe.json")) as f:
         assert json.load(f) == json.loads(json.dumps(report))
@@ -69,12 +69,18 @@ def test_linear_probe_recipe(presets, tmp_path):
     assert (report["train_images"], report["test_images"]) == (300, 200)
     for result in report["blocks"].values():
         assert 0 <= result["test_accuracy"] <= 1 and result["feature_dim"] == 16
+        assert result["l2"] in (1e-3, 1e-1) and len(result["l2_grid"]) == 2
+        assert abs(result["validation_examples"] - 30) <= 5 and result["train_examples"] == 300
     best = max(report["blocks"].values(), key=lambda r: r["test_accuracy"])
     assert report["best_test_accuracy"] == best["test_accuracy"]
     # Raw pixels of Fashion-MNIST are far better than chance (0.1) for a linear classifier:
     # images and labels stay paired through the recipe.
     baseline = report["pixel_baseline"]
     assert baseline["feature_dim"] == 32 * 32 and baseline["test_accuracy"] > 0.5
+    # The bag of codes: one histogram bin per code of the tokenizer, the same protocol.
+    bag_of_codes = report["bag_of_codes_baseline"]
+    assert bag_of_codes["feature_dim"] == 16 and 0 <= bag_of_codes["test_accuracy"] <= 1
+    assert report["settings"]["l2_grid"] == [1e-3, 1e-1]
     assert Image.open(os.path.join(output, "probe_curve.png")).size == (640, 400)
     # The token ids are cached and reused.
     assert os.path.exists(os.path.join(output, "tokens_train.npz"))

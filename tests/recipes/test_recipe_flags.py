@@ -87,12 +87,13 @@ CASES = {
         ("--fid-weights no/such.pth", "--fid-weights", "no such file"),
     ],
     "linear_probe": [
-        ("--epochs 0", "--epochs", "expected an integer >= 1, got '0'"),
+        ("--max-iterations 0", "--max-iterations", "expected an integer >= 1, got '0'"),
         ("--blocks 0", "--blocks", "block numbers start at 1, got 0"),
         ("--blocks 9", "--blocks", "block 9 is not in [1, 4]"),
         ("--blocks first", "--blocks", "expected 'all', 'middle' or block numbers"),
         ("--max-train-images -5", "--max-train-images", "expected an integer >= 0"),
-        ("--learning-rate 0", "--learning-rate", "expected a number > 0, got '0'"),
+        ("--l2-grid 1e-3,0", "--l2-grid", "expected a number > 0, got '0' (in '1e-3,0')"),
+        ("--validation-fraction 1", "--validation-fraction", "expected a number in (0, 1)"),
     ],
     "train_classifier": [
         ("--epochs 0", "--epochs", "expected an integer >= 1, got '0'"),
