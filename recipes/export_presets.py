@@ -42,8 +42,8 @@ Trained by `recipes/train_vim.py` (stage 1, `recipes/train_vit_vqgan.py` with th
 
     {command}
 
-{run["tokenizer"]["steps"]} steps of batch 64, AdamW (0.9, 0.99), peak learning rate 1e-3 with
-warm-up and cosine decay, loss L2 + 0.1 logit-Laplace + VQ (beta 0.25). No perceptual term
+{run["tokenizer"]["steps"]} steps of batch {run["tokenizer"].get("batch_size", 64)}, AdamW (0.9, 0.99), peak
+learning rate 1e-3 with warm-up and cosine decay, loss L2 + 0.1 logit-Laplace + VQ (beta 0.25). No perceptual term
 (no VGG16 weights offline) and no adversarial phase (too few steps for it to help); the
 discriminator weights are its initial ones, kept so adversarial training can resume.
 
@@ -112,7 +112,8 @@ def main(argv=None):
         run = json.load(f)
     command = args.command or (
         f"KERAS_BACKEND={run['backend']} python recipes/train_vim.py "
-        f"--tokenizer-steps {run['tokenizer']['steps']} --steps {run['steps']} "
+        f"--tokenizer-steps {run['tokenizer']['steps']} "
+        f"--tokenizer-batch-size {run['tokenizer'].get('batch_size', 64)} --steps {run['steps']} "
         f"--max-train-images {run['train_images']} --output {args.run}"
     )
     tokenizer = keras.saving.load_model(os.path.join(args.run, "tokenizer", "model.keras"))

@@ -11,7 +11,8 @@ an interrupted run (or, once finished, reuses its results); other settings are r
     KERAS_BACKEND=jax python recipes/train_vit_vqgan.py
     KERAS_BACKEND=jax python recipes/train_vit_vqgan.py --data path/to/folder --image-size 64
     KERAS_BACKEND=jax python recipes/train_vit_vqgan.py --data tfds:celeb_a_hq/256 \
-        --preset vit_vqgan_bb --image-size 256 --steps 500000 --batch-size 256
+        --preset vit_vqgan_bb --image-size 256 --steps 500000 --batch-size 256 \
+        --learning-rate 1e-4 --final-learning-rate 5e-5 --logit-laplace-weight 0.1  # paper
 """
 
 import argparse
@@ -92,7 +93,14 @@ def parse_args(argv=None):
     )
     train.add_argument("--weight-decay", type=flags.NON_NEGATIVE, default=1e-4)
     train.add_argument("--l2-weight", type=flags.NON_NEGATIVE, default=1.0)
-    train.add_argument("--logit-laplace-weight", type=flags.NON_NEGATIVE, default=0.1)
+    train.add_argument(
+        "--logit-laplace-weight",
+        type=flags.NON_NEGATIVE,
+        default=0.0,
+        help="Weight of the logit-Laplace NLL (paper: 0.1). Default 0: on the main job's "
+        "tokenizer it took test MSE 0.0083-0.0084 to 0.0048 and domain FD 22 to 11 (README, "
+        "Codebook usage); the decoder still predicts the logit-Laplace location.",
+    )
     train.add_argument("--vq-weight", type=flags.NON_NEGATIVE, default=1.0)
     train.add_argument("--adversarial-weight", type=flags.NON_NEGATIVE, default=0.1)
     train.add_argument(
