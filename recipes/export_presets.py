@@ -34,6 +34,12 @@ def parse_args(argv=None):
 
 def tokenizer_card(run, command, scores, num_codes):
     test = run["tokenizer"]["test"]
+    steps = run["tokenizer"]["steps"]
+    # Runs made before these were recorded trained at batch 64 with the paper's 0.1.
+    batch = run["tokenizer"].get("batch_size") or 64
+    logit_laplace = run["tokenizer"].get("logit_laplace_weight")
+    logit_laplace = 0.1 if logit_laplace is None else logit_laplace
+    loss = f"L2 + {logit_laplace:g} logit-Laplace + VQ" if logit_laplace else "L2 + VQ"
     return f"""## Training
 
 Trained by `recipes/train_vim.py` (stage 1, `recipes/train_vit_vqgan.py` with the
@@ -42,9 +48,9 @@ Trained by `recipes/train_vim.py` (stage 1, `recipes/train_vit_vqgan.py` with th
 
     {command}
 
-{run["tokenizer"]["steps"]} steps of batch {run["tokenizer"].get("batch_size", 64)}, AdamW (0.9, 0.99), peak
-learning rate 1e-3 with warm-up and cosine decay, loss L2 + 0.1 logit-Laplace + VQ (beta 0.25). No perceptual term
-(no VGG16 weights offline) and no adversarial phase (too few steps for it to help); the
+{steps} steps of batch {batch}, AdamW (0.9, 0.99), peak learning rate 1e-3 with warm-up and
+cosine decay, loss {loss} (beta 0.25). No perceptual term (no VGG16 weights offline) and no
+adversarial phase (too few steps for it to help); the
 discriminator weights are its initial ones, kept so adversarial training can resume.
 
 ## Scores

@@ -347,6 +347,7 @@ def load_tokenizer(args):
         "source": directory,
         "steps": report["steps"],
         "batch_size": args.tokenizer_batch_size,
+        "logit_laplace_weight": report.get("logit_laplace_weight"),
         "seconds": round(time.time() - start, 1),
         "test": report["test"],
     }

@@ -329,6 +329,7 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "train_seconds": round(seconds, 1),
         "images_per_second": round(epochs * steps_per_epoch * args.batch_size / seconds, 1),
+        "logit_laplace_weight": model.loss_weights["logit_laplace"],
         "perceptual_weight": perceptual_weight,
         "adversarial_weight": adversarial_weight,
         "discriminator_start": discriminator_start,

@@ -149,7 +149,9 @@ def test_recipe_runs_both_stages_and_reuses_only_a_matching_tokenizer(
     assert saved["steps"] == 4 and saved["train_images"] == 64
     assert saved["evaluation"] is None  # --eval-samples 0
     assert saved["tokenizer"]["steps"] == 2
-    assert saved["tokenizer"]["batch_size"] == 8  # the default, recorded for the model card
+    # The defaults, recorded for the model card.
+    assert saved["tokenizer"]["batch_size"] == 8
+    assert saved["tokenizer"]["logit_laplace_weight"] == 0.0
     assert saved["prior"]["config"]["num_classes"] == 10
     assert saved["prior"]["config"]["grid_size"] == [8, 8]
     assert np.isfinite(saved["final_logs"]["val_bits_per_token"])
