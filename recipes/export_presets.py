@@ -50,8 +50,8 @@ Trained by `recipes/train_vim.py` (stage 1, `recipes/train_vit_vqgan.py` with th
 
 {steps} steps of batch {batch}, AdamW (0.9, 0.99), peak learning rate 1e-3 with warm-up and
 cosine decay, loss {loss} (beta 0.25). No perceptual term (no VGG16 weights offline) and no
-adversarial phase (too few steps for it to help); the
-discriminator weights are its initial ones, kept so adversarial training can resume.
+adversarial phase (too few steps for it to help); the discriminator weights are its initial
+ones, kept so adversarial training can resume.
 
 ## Scores
 

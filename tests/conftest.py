@@ -43,6 +43,23 @@ def _reset_keras_state():
 
 
 @pytest.fixture
+def no_compilation_cache_writes():
+    """JAX: for a test whose compiled programs are its own and large (a VGG16's weights are
+    constants of its train step, ~100 MB): writing them to the session's compilation cache
+    (compressing them first) would cost seconds and never be read."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    option = "jax_persistent_cache_min_compile_time_secs"
+    previous = getattr(jax.config, option)
+    jax.config.update(option, float("inf"))
+    try:
+        yield
+    finally:
+        jax.config.update(option, previous)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 
