@@ -230,7 +230,7 @@ show(path)
 # from images and the generator pays 0.1 times the non-saturating loss for being caught.
 
 # %%
-columns = ["loss", "l2", "logit_laplace", "vq", "generator_adversarial", "discriminator_loss"]
+columns = ["loss", "l2", "vq", "generator_adversarial", "discriminator_loss"]
 print("epoch " + " ".join(f"{name:>21}" for name in columns))
 for epoch in range(EPOCHS):
     values = " ".join(f"{history.history[name][epoch]:21.4f}" for name in columns)
