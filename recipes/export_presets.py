@@ -32,13 +32,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def tokenizer_settings(run):
+    """`(batch_size, logit_laplace_weight)` of the run's tokenizer; runs made before these were
+    recorded trained at batch 64 with the paper's 0.1."""
+    batch = run["tokenizer"].get("batch_size")
+    logit_laplace = run["tokenizer"].get("logit_laplace_weight")
+    return 64 if batch is None else batch, 0.1 if logit_laplace is None else logit_laplace
+
+
 def tokenizer_card(run, command, scores, num_codes):
     test = run["tokenizer"]["test"]
     steps = run["tokenizer"]["steps"]
-    # Runs made before these were recorded trained at batch 64 with the paper's 0.1.
-    batch = run["tokenizer"].get("batch_size") or 64
-    logit_laplace = run["tokenizer"].get("logit_laplace_weight")
-    logit_laplace = 0.1 if logit_laplace is None else logit_laplace
+    batch, logit_laplace = tokenizer_settings(run)
     loss = f"L2 + {logit_laplace:g} logit-Laplace + VQ" if logit_laplace else "L2 + VQ"
     return f"""## Training
 
@@ -119,7 +124,7 @@ def main(argv=None):
     command = args.command or (
         f"KERAS_BACKEND={run['backend']} python recipes/train_vim.py "
         f"--tokenizer-steps {run['tokenizer']['steps']} "
-        f"--tokenizer-batch-size {run['tokenizer'].get('batch_size', 64)} --steps {run['steps']} "
+        f"--tokenizer-batch-size {tokenizer_settings(run)[0]} --steps {run['steps']} "
         f"--max-train-images {run['train_images']} --output {args.run}"
     )
     tokenizer = keras.saving.load_model(os.path.join(args.run, "tokenizer", "model.keras"))

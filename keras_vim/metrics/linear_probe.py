@@ -183,15 +183,20 @@ def _standardization(features):
     return mean, np.where(std > 1e-6, std, 1.0)
 
 
+def _kernel_and_bias(parameters, dim, num_classes):
+    """The flat L-BFGS vector as the classifier's kernel `(dim, k)` and bias `(k,)`."""
+    return parameters[: dim * num_classes].reshape(dim, num_classes), parameters[
+        dim * num_classes :
+    ]
+
+
 def _softmax_regression_objective(parameters, features, labels, num_classes, l2):
     """The regularized mean softmax cross-entropy and its analytic gradient (float64).
 
     `parameters` is the kernel `(d, k)` flattened, then the bias `(k,)`; the bias is not
     penalized (a shift of all logits of a class is no complexity of the classifier).
     """
-    dim = features.shape[1]
-    kernel = parameters[: dim * num_classes].reshape(dim, num_classes)
-    bias = parameters[dim * num_classes :]
+    kernel, bias = _kernel_and_bias(parameters, features.shape[1], num_classes)
     logits = features @ kernel + bias
     logits -= logits.max(axis=1, keepdims=True)  # a shift per row: same softmax, no overflow
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -222,9 +227,8 @@ def _fit_softmax_regression(features, labels, num_classes, l2, initial, max_iter
 
 
 def _logits(parameters, features, num_classes):
-    dim = features.shape[1]
-    kernel = parameters[: dim * num_classes].reshape(dim, num_classes)
-    return features @ kernel + parameters[dim * num_classes :]
+    kernel, bias = _kernel_and_bias(parameters, features.shape[1], num_classes)
+    return features @ kernel + bias
 
 
 def _accuracy(parameters, features, labels, num_classes):
@@ -390,7 +394,5 @@ def fit_linear_probe(
         ],
         name="linear_probe",
     )
-    model.layers[-1].set_weights(
-        [parameters[: dim * num_classes].reshape(dim, num_classes), parameters[dim * num_classes :]]
-    )
+    model.layers[-1].set_weights(list(_kernel_and_bias(parameters, dim, num_classes)))
     return report, model

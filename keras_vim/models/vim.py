@@ -20,6 +20,7 @@ from keras_vim.sampling.draw import draw_tokens, seed_for_step
 from keras_vim.sampling.filters import check_sampling_args, classifier_free_guidance, filter_logits
 from keras_vim.sampling.loop import compile_function
 from keras_vim.sampling.rejection import rejection_sample
+from keras_vim.training.optimizer_build import build_optimizer_before_trace
 from keras_vim.training.vim_schedules import vim_optimizer
 from keras_vim.utils.arrays import concrete_numpy
 from keras_vim.utils.checked_batches import CheckedInputs
@@ -736,14 +737,8 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
         return ({"tokens": x, "class_ids": y},)
 
     def make_train_function(self, force=False):
-        # On TensorFlow without a distribution strategy Keras builds the optimizer inside the
-        # first traced step, and TensorFlow then traces it twice (once creating the
-        # optimizer's variables, once more without). Built here, a fresh model traces once.
-        # (A model whose layers are not built yet is left to Keras: its variables are made in
-        # that trace too.)
-        if keras.backend.backend() == "tensorflow" and self.optimizer is not None:
-            if not self.optimizer.built and all(layer.built for layer in self._flatten_layers()):
-                self.optimizer.build(self.trainable_variables)
+        if keras.backend.backend() == "tensorflow":
+            build_optimizer_before_trace(self)
         return super().make_train_function(force)
 
     # Keras' JAX trainer passes `(state, data)`, the TensorFlow and PyTorch ones `(data)`.

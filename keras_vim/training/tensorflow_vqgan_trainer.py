@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from keras_vim.distribution.replicas import scale_for_replicas
+from keras_vim.training.optimizer_build import build_optimizer_before_trace
 from keras_vim.training.vqgan_trainer import VQGANTrainerBase, unpack_images
 
 
@@ -12,12 +13,7 @@ def _zeros_for_missing(grads, variables):
 
 class VQGANTrainer(VQGANTrainerBase):
     def make_train_function(self, force=False):
-        # Without a distribution strategy Keras leaves the optimizer to be built inside the
-        # first traced step; TensorFlow then traces that step twice (once creating both
-        # optimizers' variables, once more without). Built here, a fresh model traces once.
-        if self.optimizer is not None and not self.optimizer.built:
-            if all(layer.built for layer in self._flatten_layers()):
-                self.optimizer.build(self.trainable_variables)
+        build_optimizer_before_trace(self)
         return super().make_train_function(force)
 
     def value_and_input_gradient(self, fn, inputs):
