@@ -5,14 +5,16 @@ encoder and decoder parameters) on Fashion-MNIST (32x32, 8x8 tokens) with everyt
 equal: the same factorized l2-normalized lookup (`--code-dim`, 32 as in the paper), 512 codes,
 the paper's setting without the repo's usage remedies (`patch_norm=False`,
 `restart_dead_codes=False`; `--remedies` turns dead-code restarts on for both), the same steps,
-batches and seed, L2 + logit-Laplace + VQ loss only. Each is measured on the test split as in
-study (a), and the chart shows how the test tokens spread over the codebook (codes sorted by
-use).
+batches and seed, L2 + logit-Laplace + VQ loss only, the paper's optimizer settings as in study
+(a). Each is measured on the test split as in study (a), and the chart shows how the test
+tokens spread over the codebook (codes sorted by use); the curves chart shows usage, distinct
+usage and perplexity against steps (probed on 256 test images).
 
-    KERAS_BACKEND=jax python -m benchmarks.reproduce.encoder_ablation [--steps 300]
+    KERAS_BACKEND=jax python -m benchmarks.reproduce.encoder_ablation [--steps 2000]
 
-Writes `encoder_ablation.json` and `encoder_ablation.png` (`encoder_ablation_remedies.*` with
-`--remedies`) to `--output` (default `benchmarks/reproduce/results/`).
+Writes `encoder_ablation.json`, `encoder_ablation.png` and `encoder_ablation_curves.png`
+(`encoder_ablation_remedies.*` with `--remedies`) to `--output` (default
+`benchmarks/reproduce/results/`)
 """
 
 import argparse
@@ -23,10 +25,14 @@ import keras
 import numpy as np
 
 import keras_vim
+from benchmarks.reproduce.codebook_ablation import save_curves
 from benchmarks.reproduce.training import (
+    add_probe_argument,
     add_result,
     add_study_arguments,
+    check_probe_argument,
     measure,
+    percent,
     replot,
     test_images,
     train_batches,
@@ -102,15 +108,16 @@ def save_chart(results, path):
 def markdown_table(record):
     """The results as the README's Markdown table."""
     lines = [
-        "| encoder/decoder | parameters | usage % (paper) | usage % all test | dead codes "
-        "| perplexity | L2 | PSNR dB | recon. FD |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| encoder/decoder | parameters | usage % (paper) | distinct usage % | usage % all test "
+        "| dead codes | perplexity | L2 | PSNR dB | recon. FD |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in record["results"]:
         t = r["test"]
         lines.append(
             f"| {r['architecture']} | {r['parameters'] / 1e6:.2f} M "
             f"| {100 * t['codebook_usage']:.1f} ({PAPER_USAGE[r['architecture']]:g}) "
+            f"| {percent(t.get('distinct_code_usage'))} "
             f"| {100 * t['codebook_usage_total']:.1f} | {t['dead_codes']} | {t['perplexity']:.1f} "
             f"| {t['l2']:.4f} | {t['psnr']:.2f} | {t['frechet_distance']:.1f} |"
         )
@@ -119,14 +126,16 @@ def markdown_table(record):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_study_arguments(parser, default_steps=300)
+    add_study_arguments(
+        parser, default_steps=2000, default_batch_size=8, default_learning_rate=1e-4
+    )
+    add_probe_argument(parser, default=100)
     parser.add_argument("--code-dim", type=int, default=32, help="Lookup dim of both models.")
     parser.add_argument(
         "--remedies", action="store_true", help="Dead-code restarts (and ViT patch norm) on."
     )
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be >= 1.")
+    check_probe_argument(parser, args)
     return args
 
 
@@ -136,8 +145,11 @@ def main(argv=None):
     stem = "encoder_ablation" + ("_remedies" if args.remedies else "")
     json_path = os.path.join(args.output, f"{stem}.json")
     png_path = os.path.join(args.output, f"{stem}.png")
+    curves_path = os.path.join(args.output, f"{stem}_curves.png")
     if args.replot:
-        return replot(json_path, png_path, save_chart, markdown_table)
+        record = replot(json_path, png_path, save_chart, markdown_table)
+        save_curves(record["results"], curves_path)
+        return record
     train_data = train_batches(args.batch_size, args.seed)
     images = test_images(args.eval_images)
     classifier = keras_vim.metrics.load_domain_classifier()
@@ -149,10 +161,14 @@ def main(argv=None):
         + (" --remedies" if args.remedies else "")
         + (f" --eval-images {args.eval_images}" if args.eval_images else ""),
         "backend": keras.backend.backend(),
-        "losses": "L2 + 0.1 logit-Laplace + VQ (beta 0.25); no perceptual, no GAN",
+        "losses": "L2 + 0.1 logit-Laplace + VQ (beta 0.25, averaged over the code dims); "
+        "no perceptual, no GAN",
         "steps": args.steps,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
+        "final_learning_rate": args.learning_rate / 2,
+        "warmup_steps": max(1, args.steps // 10),
+        "probe_every": args.probe_every,
         "seed": args.seed,
         "code_dim": args.code_dim,
         "remedies": args.remedies,
@@ -161,15 +177,18 @@ def main(argv=None):
         "results": [],
     }
     for architecture in ARCHITECTURES:
-        model, seconds, final = train_tokenizer(
+        model, seconds, final, curve = train_tokenizer(
             functools.partial(build_tokenizer, architecture, args.code_dim, args.remedies),
             train_data,
             args.steps,
             args.learning_rate,
             args.seed,
             args.verbose,
+            probe_images=images[:256],
+            probe_every=args.probe_every,
         )
         result = {
+            "name": architecture,
             "architecture": architecture,
             "preset": ARCHITECTURES[architecture][1],
             "parameters": count_parameters(model.encoder) + count_parameters(model.decoder),
@@ -177,10 +196,12 @@ def main(argv=None):
             "final_train_logs": final,
             "test": measure(model, images, classifier),
             "code_counts": code_counts(model, images).tolist(),
+            "curve": curve,
         }
         add_result(record, result, json_path, f"{architecture} ({seconds:.0f} s)", result["test"])
     chart = save_chart(record["results"], png_path)
-    print(f"wrote {json_path}" + (f" and {chart}" if chart else ""))
+    save_curves(record["results"], curves_path)
+    print(f"wrote {json_path}" + (f", {chart} and {curves_path}" if chart else ""))
     print(markdown_table(record))
     return record
 

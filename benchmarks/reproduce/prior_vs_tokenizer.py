@@ -189,12 +189,17 @@ def main(argv=None):
     }
     samples = {}
     for config in configs:
-        tokenizer, tokenizer_seconds, _ = train_tokenizer(
-            functools.partial(build_tokenizer, config),
+        tokenizer, tokenizer_seconds, _, _ = train_tokenizer(
+            functools.partial(
+                build_tokenizer, config, ablation.get("changes_to_the_paper_setting")
+            ),
             train_data,
             ablation["steps"],
             ablation["learning_rate"],
             ablation["seed"],
+            # Studies (a) recorded before the paper's final learning rate decayed to peak / 10.
+            final_fraction=ablation.get("final_learning_rate", ablation["learning_rate"] / 10)
+            / ablation["learning_rate"],
         )
         ids, labels = keras_vim.data.tokenize_dataset(
             tokenizer, train_images, labels=train_labels, verbose=False

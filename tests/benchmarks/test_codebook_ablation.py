@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+import keras_vim  # noqa: E402
 from benchmarks.reproduce import codebook_ablation  # noqa: E402
 
 
@@ -38,18 +39,49 @@ def test_build_tokenizer_varies_only_the_lookup(monkeypatch):
     config = {"name": "dim8_no_l2", "code_dim": 8, "l2_normalize_codes": False}
     assert codebook_ablation.build_tokenizer(config) == "model"
     # The paper's setting: none of the repo's extra usage remedies.
-    assert calls == [
+    paper = {
+        "code_dim": 8,
+        "l2_normalize_codes": False,
+        "patch_norm": False,
+        "restart_dead_codes": False,
+        "codebook_init_scale": 1.0,
+    }
+    assert calls == [("vit_vqgan_tiny", paper)]
+    # One change to it, as the flags ask.
+    codebook_ablation.build_tokenizer(config, {"codebook_init_scale": 0.01})
+    assert calls[1] == ("vit_vqgan_tiny", {**paper, "codebook_init_scale": 0.01})
+
+
+@pytest.mark.parametrize(
+    "flags, changes, suffix",
+    [
+        ([], {}, ""),
+        (["--codebook-init-scale", "0.01"], {"codebook_init_scale": 0.01}, "_init0.01"),
         (
-            "vit_vqgan_tiny",
-            {
-                "code_dim": 8,
-                "l2_normalize_codes": False,
-                "patch_norm": False,
-                "restart_dead_codes": False,
-                "codebook_init_scale": 1.0,
-            },
-        )
-    ]
+            ["--restarts", "--patch-norm"],
+            {"restart_dead_codes": True, "patch_norm": True},
+            "_restarts_patchnorm",
+        ),
+    ],
+)
+def test_flags_name_their_change_to_the_paper_setting(flags, changes, suffix):
+    args = codebook_ablation.parse_args(flags)
+    assert (args.steps, args.batch_size, args.learning_rate) == (2000, 8, 1e-4)
+    assert codebook_ablation.setting_changes(args) == (changes, suffix)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--steps", "2000", "--probe-every", "300"],
+        ["--probe-every", "0"],
+        ["--codebook-init-scale", "0"],
+    ],
+)
+def test_bad_flags_are_refused(flags, capsys):
+    with pytest.raises(SystemExit):
+        codebook_ablation.parse_args(flags)
+    assert "--" in capsys.readouterr().err
 
 
 TEST = {
@@ -63,8 +95,18 @@ TEST = {
 
 
 def test_chart_table_and_replot_from_json(tmp_path, capsys):
+    curve = [
+        {"step": s, "codebook_usage": 0.5, "distinct_code_usage": 0.4, "perplexity": 9.0}
+        for s in (0, 100)
+    ]
     results = [
-        {"name": n, "code_dim": d, "l2_normalize_codes": l2, "test": dict(TEST, codebook_usage=u)}
+        {
+            "name": n,
+            "code_dim": d,
+            "l2_normalize_codes": l2,
+            "test": dict(TEST, codebook_usage=u, distinct_code_usage=u / 2),
+            "curve": curve,
+        }
         for n, d, l2, u in [
             ("dim256_l2", 256, True, 0.1),
             ("dim64_l2", 64, True, 0.2),
@@ -82,9 +124,13 @@ def test_chart_table_and_replot_from_json(tmp_path, capsys):
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     # Something besides the white background was drawn.
     assert (image < 128).any()
+    # The curves: one panel per measure (usage, distinct usage, perplexity) in one row.
+    panel = keras_vim.utils.save_line_plot(str(tmp_path / "panel.png"), [0, 1], {"a": [0, 1]})
+    width, height = Image.open(panel).size
+    assert Image.open(tmp_path / "codebook_ablation_curves.png").size == (3 * width, height)
     table = capsys.readouterr().out.splitlines()[-5:]
-    assert table[0].startswith("| dim 256, l2-norm | 10.0 (4) | 90.0 | 3 |")
-    assert table[3].startswith("| dim 8, l2-norm | 60.0 (96) |")
-    assert table[4].startswith("| dim 32, no l2-norm | 5.0 (2) |")
+    assert table[0].startswith("| dim 256, l2-norm | 10.0 (4) | 5.0 | 90.0 | 3 |")
+    assert table[3].startswith("| dim 8, l2-norm | 60.0 (96) | 30.0 |")
+    assert table[4].startswith("| dim 32, no l2-norm | 5.0 (2) | 2.5 |")
     # Without l2-normalized runs there is no line to draw.
     assert codebook_ablation.save_chart(results[4:], str(tmp_path / "none.png")) is None
