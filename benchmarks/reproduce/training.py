@@ -3,7 +3,6 @@ configuration (paper losses without perceptual term or GAN) with its codebook pr
 0, the test images, and the measurements taken on them."""
 
 import json
-import math
 import os
 import time
 
@@ -203,7 +202,7 @@ def save_curves_chart(curves, path, measures=CURVE_MEASURES, columns=3):
     tiles = []
     for measure in measures:
         series = {
-            name: [record.get(measure, math.nan) for record in records]
+            name: [record[measure] for record in records]
             for name, records in curves.items()
             if all(measure in record for record in records)
         }
