@@ -49,6 +49,15 @@ def time_steps(model, batch, steps):
     return seconds, {k: float(v) for k, v in logs.items()}
 
 
+def device_peak_bytes():
+    """The allocator's peak on the first device (GPU/TPU), to check `scale.py`'s CPU-compiled
+    memory estimate against; None where the backend keeps no such count (CPU)."""
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use")
+
+
 def xla_flops(model, batch):
     """XLA's FLOP count of the model's compiled train step (Keras' JAX train function)."""
     import jax
@@ -127,6 +136,13 @@ def parse_args(argv=None):
     parser.add_argument("--tokenizer-batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10, help="Timed steps after 2 warm-up.")
     parser.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak override.")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=("prior", "tokenizer"),
+        default=["prior", "tokenizer"],
+        help="One per process for each one's own device_peak_bytes (the peak is the process's).",
+    )
     parser.add_argument("--output", default=RESULTS)
     return parser.parse_args(argv)
 
@@ -141,11 +157,14 @@ def main(argv=None):
     kind = jax.devices()[0].device_kind
     peak = device_peak(kind, args.peak_tflops)
     records = []
-    for record in (
-        measure_prior(args.prior, args.prior_batch, args.steps, peak),
-        measure_tokenizer(args.tokenizer, args.tokenizer_batch, args.steps),
-    ):
+    measures = {
+        "prior": lambda: measure_prior(args.prior, args.prior_batch, args.steps, peak),
+        "tokenizer": lambda: measure_tokenizer(args.tokenizer, args.tokenizer_batch, args.steps),
+    }
+    for name in args.models:
+        record = measures[name]()
         record.update(
+            device_peak_bytes=device_peak_bytes(),  # the process's peak so far
             device=kind,
             peak_flops=peak,
             dtype="mixed_bfloat16",

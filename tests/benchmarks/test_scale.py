@@ -6,20 +6,11 @@ import sys
 
 import keras
 import pytest
+from micro_configs import SMALL_PRIOR
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from benchmarks import scale  # noqa: E402
 
-TINY_PRIOR = dict(
-    vocabulary_size=64,
-    grid_size=8,
-    num_classes=10,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=64,
-    mlp_dim=256,
-    dropout=0.0,
-)
 jax_only = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="ahead-of-time compiling is JAX's (jit.lower)"
 )
@@ -33,14 +24,14 @@ def float32_policy():
 
 @jax_only
 def test_tiny_prior_record_counts_the_step(float32_policy):
-    record = scale.measure("vim_tiny", "data", "float32", 4, config=TINY_PRIOR, mesh_shape=(1,))
+    record = scale.measure("vim_tiny", "data", "float32", 4, config=SMALL_PRIOR, mesh_shape=(1,))
     assert (record["family"], record["devices"], record["global_batch"]) == ("prior", 1, 4)
     from keras_vim.models import VIM
 
-    assert record["parameters"] == VIM(**TINY_PRIOR).count_params()
+    assert record["parameters"] == VIM(**SMALL_PRIOR).count_params()
     # XLA counts the matmuls the analytic formula counts, plus the elementwise work, softmax
     # and the optimizer update: a little more (1.12 measured), never less.
-    analytic = scale.prior_analytic_flops(TINY_PRIOR, 4)[0]
+    analytic = scale.prior_analytic_flops(SMALL_PRIOR, 4)[0]
     assert record["analytic_flops"] == analytic
     assert 1.0 < record["flops_per_step"] / analytic < 1.3
     # Adam: two float32 slots per parameter (and a step counter), all on the one device.
@@ -86,17 +77,19 @@ def test_records_merge_by_key_so_a_matrix_can_be_run_in_parts(tmp_path):
 
 def test_fit_table_gives_the_largest_batch_and_devices_for_the_paper_batch():
     # The tokenizer on a (2, 4) mesh: 2 replicas of 4 devices; the paper's batch is 256.
+    # Peak 4 GiB + 6 GiB per example, measured at batches 1 and 16.
     group = [
-        _record("t", "model2x4", batch, peak, devices=8, replicas=2)
-        for batch, peak in ((1, 10.0), (4, 30.0), (16, 100.0))
+        _record("t", "model2x4", batch, 4.0 + 6.0 * batch, devices=8, replicas=2)
+        for batch in (16, 1)
     ]
-    assert (
-        scale.fits(group, 16) == 1 and scale.fits(group, 40) == 4 and scale.fits(group, 5) is None
-    )
-    assert scale.devices_for_paper_batch(group[0], 4) == 256 // 4 * 4
+    assert scale.fits(group, 9.9) is None
+    assert scale.fits(group, 40) == (6, False)
+    assert scale.fits(group, 200) == (32, True)  # past the measured batches: extrapolated
+    assert scale.fits(group[:1], 200) == (16, False) and scale.fits(group[1:], 9.9) is None
+    assert scale.devices_for_paper_batch(group[0], 6) == math.ceil(256 / 6) * 4
     row = scale.fit_table(group).splitlines()[-1]
-    # 16 GB = 14.9 GiB: batch 1; 40 GB = 37.3 GiB: batch 4; 80 GB = 74.5 GiB: still 4.
-    assert row.endswith("| b1: 1024 dev | b4: 256 dev | b4: 256 dev |"), row
+    # 16 GB = 14.9 GiB: batch 1; 40 GB = 37.3 GiB: 5; 80 GB = 74.5 GiB: 11.
+    assert row.endswith("| b1: 1024 dev | b5: 208 dev | b11: 96 dev |"), row
 
 
 def test_step_estimates_divide_the_paper_batch_flops_by_the_rate():
