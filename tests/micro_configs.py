@@ -33,3 +33,16 @@ MICRO_CNN_VQGAN = dict(
     discriminator_filters=4,
     discriminator_max_filters=8,
 )
+
+# A prior whose compiled train step has FLOPs and memory well above XLA's fixed overheads, still
+# compiled in seconds (benchmarks/scale.py's tests).
+SMALL_PRIOR = dict(
+    vocabulary_size=64,
+    grid_size=8,
+    num_classes=10,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=64,
+    mlp_dim=256,
+    dropout=0.0,
+)

@@ -12,7 +12,7 @@ from keras_vim.distribution.layout_map import (
     vim_layout_map,
     vit_vqgan_layout_map,
 )
-from keras_vim.distribution.setup import DistributionSetup, configure
+from keras_vim.distribution.setup import DistributionSetup, configure, no_distribution
 
 __all__ = [
     "DistributionSetup",
@@ -21,6 +21,7 @@ __all__ = [
     "configure",
     "configure_from_args",
     "distribution_argv",
+    "no_distribution",
     "transformer_layout_map",
     "vim_layout_map",
     "vit_vqgan_layout_map",

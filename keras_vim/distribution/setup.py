@@ -104,6 +104,28 @@ class DistributionSetup:
         )
 
 
+@contextlib.contextmanager
+def no_distribution():
+    """A context in which variables are built as on one device, even while a JAX distribution
+    is current for the process (`configure(..., activate=True)`).
+
+    For the networks that only measure (the shipped Fashion-MNIST classifier of the metrics):
+    under `ModelParallel` the trained model's layout map would also match their variable paths
+    (e.g. `.*/logits/kernel`) and split them over the "model" axis, which fails for widths that
+    do not divide by it (the classifier's 10 logits over 4 shards) and otherwise shards every
+    eager evaluation call. TensorFlow's strategies are left as they are.
+    """
+    previous = keras.distribution.distribution()
+    if previous is None or keras.backend.backend() != "jax":
+        yield
+        return
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
 def _check_mesh_shape(mesh_shape, rank, num_devices, what):
     if isinstance(mesh_shape, int) and not isinstance(mesh_shape, bool):
         mesh_shape = (mesh_shape,)

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_vim.distribution.setup import no_distribution
 from keras_vim.metrics.batches import image_batches
 from keras_vim.sampling.loop import compile_function
 from keras_vim.utils.checks import check_integer, check_real
@@ -207,9 +208,11 @@ def load_domain_classifier(weights_path=None):
         )
     record_path = weights_path.replace(".weights.h5", ".json")
     config = read_classifier_record(record_path)["config"] if os.path.isfile(record_path) else {}
-    model = FashionMNISTClassifier(**config)
-    model.build()
-    model.load_weights(weights_path)
+    # Unsharded under any distribution the trained model runs in (and shared by later calls).
+    with no_distribution():
+        model = FashionMNISTClassifier(**config)
+        model.build()
+        model.load_weights(weights_path)
     if shipped:
         _LOADED["shipped"] = model
     return model
