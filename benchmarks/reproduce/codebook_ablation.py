@@ -139,7 +139,7 @@ def markdown_table(record):
     """The results as the README's Markdown table (usage in percent next to the paper's)."""
     paper = {**PAPER_USAGE, "dim32_no_l2": PAPER_USAGE_NO_L2}
     lines = [
-        "| lookup | usage % (paper) | distinct usage % | usage % all test | dead codes "
+        "| lookup | usage % (paper) | usage % all test | distinct % all test | dead codes "
         "| perplexity | L2 | PSNR dB | recon. FD |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -150,8 +150,8 @@ def markdown_table(record):
         lines.append(
             f"| {name} | {100 * t['codebook_usage']:.1f} "
             f"({'-' if reference is None else f'{reference:g}'}) "
-            f"| {percent(t.get('distinct_code_usage'))} "
-            f"| {100 * t['codebook_usage_total']:.1f} | {t['dead_codes']} | {t['perplexity']:.1f} "
+            f"| {100 * t['codebook_usage_total']:.1f} | {percent(t.get('distinct_code_usage'))} "
+            f"| {t['dead_codes']} | {t['perplexity']:.1f} "
             f"| {t['l2']:.4f} | {t['psnr']:.2f} | {t['frechet_distance']:.1f} |"
         )
     return "\n".join(lines)

@@ -108,7 +108,7 @@ def save_chart(results, path):
 def markdown_table(record):
     """The results as the README's Markdown table."""
     lines = [
-        "| encoder/decoder | parameters | usage % (paper) | distinct usage % | usage % all test "
+        "| encoder/decoder | parameters | usage % (paper) | usage % all test | distinct % all test "
         "| dead codes | perplexity | L2 | PSNR dB | recon. FD |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -117,8 +117,8 @@ def markdown_table(record):
         lines.append(
             f"| {r['architecture']} | {r['parameters'] / 1e6:.2f} M "
             f"| {100 * t['codebook_usage']:.1f} ({PAPER_USAGE[r['architecture']]:g}) "
-            f"| {percent(t.get('distinct_code_usage'))} "
-            f"| {100 * t['codebook_usage_total']:.1f} | {t['dead_codes']} | {t['perplexity']:.1f} "
+            f"| {100 * t['codebook_usage_total']:.1f} | {percent(t.get('distinct_code_usage'))} "
+            f"| {t['dead_codes']} | {t['perplexity']:.1f} "
             f"| {t['l2']:.4f} | {t['psnr']:.2f} | {t['frechet_distance']:.1f} |"
         )
     return "\n".join(lines)

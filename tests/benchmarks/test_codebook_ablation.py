@@ -129,8 +129,8 @@ def test_chart_table_and_replot_from_json(tmp_path, capsys):
     width, height = Image.open(panel).size
     assert Image.open(tmp_path / "codebook_ablation_curves.png").size == (3 * width, height)
     table = capsys.readouterr().out.splitlines()[-5:]
-    assert table[0].startswith("| dim 256, l2-norm | 10.0 (4) | 5.0 | 90.0 | 3 |")
-    assert table[3].startswith("| dim 8, l2-norm | 60.0 (96) | 30.0 |")
-    assert table[4].startswith("| dim 32, no l2-norm | 5.0 (2) | 2.5 |")
+    assert table[0].startswith("| dim 256, l2-norm | 10.0 (4) | 90.0 | 5.0 | 3 |")
+    assert table[3].startswith("| dim 8, l2-norm | 60.0 (96) | 90.0 | 30.0 |")
+    assert table[4].startswith("| dim 32, no l2-norm | 5.0 (2) | 90.0 | 2.5 |")
     # Without l2-normalized runs there is no line to draw.
     assert codebook_ablation.save_chart(results[4:], str(tmp_path / "none.png")) is None

@@ -70,5 +70,5 @@ def test_chart_and_table_from_json(tmp_path, capsys):
     assert image.shape[0] > 100 and (image < 128).any()
     table = capsys.readouterr().out.splitlines()[-2:]
     # A record without the distinct usage (older runs) shows "-" there.
-    assert table[0] == "| vit | 1.07 M | 50.0 (96) | - | 60.0 | 4 | 9.0 | 0.0100 | 20.00 | 5.0 |"
+    assert table[0] == "| vit | 1.07 M | 50.0 (96) | 60.0 | - | 4 | 9.0 | 0.0100 | 20.00 | 5.0 |"
     assert table[1].startswith("| cnn | 1.11 M | 50.0 (63) |")
