@@ -30,6 +30,9 @@ run_scripts() {
     # One torch thread: with its default (one per core) and the other core busy, torch's
     # token-by-token sampler ran ~30x slower (spinning threads).
     if [ "$backend" = torch ]; then threads=(OMP_NUM_THREADS=1); fi
+    # numpy's BLAS on one thread too (tutorial 04's L-BFGS probe): the two script runs share the
+    # 2 cores, and OpenBLAS threads spin while they wait for a core.
+    threads+=(OPENBLAS_NUM_THREADS=1)
     for tutorial in tutorials/[0-9]*.py; do
         local start=$SECONDS
         env "${threads[@]}" KERAS_BACKEND="$backend" python "$tutorial" > "$log" 2>&1 \
