@@ -21,7 +21,12 @@ import time
 import keras
 import numpy as np
 
-from benchmarks.scale import R1_WEIGHT, merge, preset_config, prior_analytic_flops
+from benchmarks.scale import (
+    compile_paper_tokenizer,
+    merge,
+    preset_config,
+    prior_analytic_flops,
+)
 from benchmarks.timing import environment
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "gpu.json")
@@ -102,18 +107,10 @@ def measure_prior(name, batch_size, steps, peak):
 
 def measure_tokenizer(name, batch_size, steps):
     from keras_vim.models import VitVQGAN
-    from keras_vim.training.schedules import vit_vqgan_optimizer
 
     config = preset_config(name)
     model = VitVQGAN(**config)
-    # The paper's loss; VGG16 on random weights (the same FLOPs as trained ones, no download).
-    model.compile(
-        optimizer=vit_vqgan_optimizer(),
-        discriminator_optimizer=vit_vqgan_optimizer(),
-        perceptual_network_weights=None,
-        r1_weight=R1_WEIGHT,
-        discriminator_start=0,
-    )
+    compile_paper_tokenizer(model)
     size = model.image_size
     images = np.random.default_rng(0).random((batch_size, *size, model.channels), "float32")
     seconds, logs = time_steps(model, (images,), steps)

@@ -53,26 +53,32 @@ def preset_config(name):
 CONFIGS = ("vit_vqgan_ss", "vit_vqgan_bb", "vit_vqgan_sl", "vim_base", "vim_large")
 
 
+def compile_paper_tokenizer(model, optimizers=None):
+    """Compiles a VitVQGAN for its GAN step with every loss term of the paper from step 0
+    (VGG16 on random weights: the same FLOPs as trained ones, no download; R1). `optimizers`:
+    the generator's and the discriminator's (default: the paper's schedule, each)."""
+    from keras_vim.training.schedules import vit_vqgan_optimizer
+
+    generator, discriminator = optimizers or (vit_vqgan_optimizer(), vit_vqgan_optimizer())
+    model.compile(
+        optimizer=generator,
+        discriminator_optimizer=discriminator,
+        perceptual_network_weights=None,
+        r1_weight=R1_WEIGHT,
+        discriminator_start=0,
+    )
+
+
 def _tokenizer_step(config):
     """VitVQGAN's GAN step with every loss term of the paper (VGG16 on random weights, R1)."""
     from keras_vim.models import VitVQGAN
-    from keras_vim.training.schedules import vit_vqgan_optimizer
-
-    def compile_model(model):
-        model.compile(
-            optimizer=vit_vqgan_optimizer(),
-            discriminator_optimizer=vit_vqgan_optimizer(),
-            perceptual_network_weights=None,
-            r1_weight=R1_WEIGHT,
-            discriminator_start=0,
-        )
 
     def inputs(batch):
         size = config.get("image_size", 256)
         size = (size, size) if isinstance(size, int) else tuple(size)
         return [((batch, *size, config.get("channels", 3)), "float32")]
 
-    return (lambda: VitVQGAN(**config)), compile_model, inputs
+    return (lambda: VitVQGAN(**config)), compile_paper_tokenizer, inputs
 
 
 def _prior_step(config):
@@ -357,13 +363,7 @@ def real_run(steps=4, batch=2, name="vit_vqgan_ss"):
     optimizers = [
         keras.optimizers.AdamW(1e-4, beta_1=0.9, beta_2=0.99, weight_decay=1e-4) for _ in "gd"
     ]
-    model.compile(
-        optimizer=optimizers[0],
-        discriminator_optimizer=optimizers[1],
-        perceptual_network_weights=None,
-        r1_weight=R1_WEIGHT,
-        discriminator_start=0,
-    )
+    compile_paper_tokenizer(model, optimizers)
     size = config["image_size"]
     rng = np.random.default_rng(0)
     # Smooth images (bilinear 8x8 noise): a batch a tokenizer can learn to reconstruct.
