@@ -100,6 +100,10 @@ class Unpatchify(keras.layers.Layer):
         self.patch_size = patch_size
         self.grid_size = _to_pair(grid_size, "grid_size")
         self.channels = channels
+        # No weights, so nothing to build; built from the start, so that a model holding it
+        # counts as built before its first call (its optimizer is then built before
+        # TensorFlow traces the first train step, which is traced once instead of twice).
+        self.built = True
 
     def call(self, tokens):
         p, c = self.patch_size, self.channels
