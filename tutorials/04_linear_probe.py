@@ -126,15 +126,13 @@ if SMALL:
 
 
 def probe_every_block(model):
+    # A list of blocks: every block's features from one pass through the prior.
+    blocks = list(range(1, model.num_layers + 1))
+    train_features = probe_features(model, train_ids, block=blocks)
+    test_features = probe_features(model, test_ids, block=blocks)
     accuracies = []
-    for block in range(1, model.num_layers + 1):
-        report, _ = fit_linear_probe(
-            probe_features(model, train_ids, block=block),
-            train_labels,
-            probe_features(model, test_ids, block=block),
-            test_labels,
-            **settings,
-        )
+    for block, train_block, test_block in zip(blocks, train_features, test_features):
+        report, _ = fit_linear_probe(train_block, train_labels, test_block, test_labels, **settings)
         accuracies.append(report["test_accuracy"])
         print(
             f"block {block}: test top-1 {report['test_accuracy']:.1%} "

@@ -28,7 +28,9 @@ def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256)
     Args:
         prior: a `keras_vim.models.VIM` (run in inference mode).
         token_ids: token ids `(N, h, w)` or `(N, h * w)` (numpy or tensor).
-        block: 1-based Transformer block (default the middle one); see `VIM.features`.
+        block: 1-based Transformer block (default the middle one); see `VIM.features`. A
+            list or tuple of blocks gives `(len(block), N, hidden_dim)`: every block's
+            features from one pass, the cost of the deepest block alone.
         class_ids: `(N,)` classes for a class-conditional VIM; default the null class, so the
             features do not see the label.
         batch_size: grids per call; every call gets this many (the last batch is padded, then
@@ -47,7 +49,10 @@ def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256)
         prior.check_class_ids(class_ids, len(token_ids))
     elif prior.num_classes is not None:
         class_ids = np.full((len(token_ids),), prior.null_class_id, "int32")
-    block = check_integer("block", block, minimum=1, maximum=prior.num_layers, allow_none=True)
+    if isinstance(block, (list, tuple)):
+        block = [check_integer("block", b, minimum=1, maximum=prior.num_layers) for b in block]
+    else:
+        block = check_integer("block", block, minimum=1, maximum=prior.num_layers, allow_none=True)
 
     def pooled(tokens, classes):
         return prior.features(tokens, classes, block)
@@ -64,8 +69,8 @@ def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256)
             classes = class_ids[start : start + batch_size]
             classes = ops.convert_to_tensor(np.concatenate([classes, np.repeat(classes[-1:], pad)]))
         features = function(ops.convert_to_tensor(tokens), classes)
-        outputs.append(np.asarray(ops.convert_to_numpy(features), "float32")[:count])
-    return np.concatenate(outputs)
+        outputs.append(np.asarray(ops.convert_to_numpy(features), "float32")[..., :count, :])
+    return np.concatenate(outputs, axis=-2)
 
 
 def bag_of_codes_features(token_ids, num_codes):

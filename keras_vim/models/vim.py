@@ -670,12 +670,18 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
                 that the features do not see the label.
             block: 1-based block number, `1 <= block <= num_layers`, the output of the
                 `block`-th Transformer block; default the middle block `(num_layers + 1) // 2`
-                (the paper probes block 15 of 36 for VIM-L, 10 of 24 for VIM-B).
+                (the paper probes block 15 of 36 for VIM-L, 10 of 24 for VIM-B). A list or
+                tuple of block numbers gives the features of each, stacked
+                `(len(block), B, hidden_dim)`, from one pass through the blocks.
         """
-        if block is None:
-            block = (self.num_layers + 1) // 2
+        several = isinstance(block, (list, tuple))
+        blocks = (
+            list(block) if several else [(self.num_layers + 1) // 2 if block is None else block]
+        )
+        if not blocks:
+            raise ValueError("`block` must name at least one block, got an empty sequence.")
         # 1-based: the output of the block-th block.
-        block = check_integer("block", block, minimum=1, maximum=self.num_layers)
+        blocks = [check_integer("block", b, minimum=1, maximum=self.num_layers) for b in blocks]
         tokens = self.check_tokens(tokens)
         if len(tokens.shape) == 2 and tokens.shape[1] != self.sequence_length:
             raise ValueError(
@@ -687,9 +693,14 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
             class_ids = ops.full((tokens.shape[0],), self.null_class_id, "int32")
         class_ids = self.check_class_ids(class_ids, tokens.shape[0])
         x = self._embed(tokens, self._condition_ids(class_ids, tokens), include_last=True)
-        for layer in self.blocks[:block]:
+        pooled = {}
+        for number, layer in enumerate(self.blocks[: max(blocks)], start=1):
             x = layer(x, training=False)
-        return ops.mean(ops.cast(x[:, 1:], "float32"), axis=1)
+            if number in blocks:
+                pooled[number] = ops.mean(ops.cast(x[:, 1:], "float32"), axis=1)
+        if not several:
+            return pooled[blocks[0]]
+        return ops.stack([pooled[b] for b in blocks])
 
     # --- training --------------------------------------------------------------------------
 

@@ -230,8 +230,17 @@ def test_probe_features_match_vim_features(rng):
     expected_with_classes = ops.convert_to_numpy(prior.features(tokens, classes, block=1))
     np.testing.assert_allclose(with_classes, expected_with_classes, atol=1e-5)
     assert np.abs(with_classes - features).max() > 1e-6  # the class token changes them
+    # Several blocks from one pass: each equals its own single-block features.
+    both = probe_features(prior, tokens, block=[2, 1], batch_size=4)
+    assert both.shape == (2, 5, 8)
+    np.testing.assert_allclose(both[1], features, atol=1e-5)
+    second = ops.convert_to_numpy(prior.features(tokens, block=2))
+    np.testing.assert_allclose(both[0], second, atol=1e-5)
+    assert np.abs(both[0] - both[1]).max() > 1e-6
     with pytest.raises(ValueError, match="block"):
         probe_features(prior, tokens, block=3)
+    with pytest.raises(ValueError, match="block"):
+        probe_features(prior, tokens, block=[1, 3])
     with pytest.raises(TypeError, match="integer"):
         probe_features(prior, tokens.astype("float32"))
     with pytest.raises(ValueError, match="class_ids"):

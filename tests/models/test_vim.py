@@ -317,6 +317,11 @@ def test_features_of_every_block(tokens):
     changed = tokens.copy()
     changed[:, -1, -1] = (changed[:, -1, -1] + 1) % VOCAB
     assert np.abs(numpy(conditional.features(changed, block=2)) - outputs[1]).max() > 1e-6
+    # A list of blocks: one pass, each block's features stacked in the order asked.
+    stacked = numpy(conditional.features(tokens, block=[2, 1]))
+    np.testing.assert_allclose(stacked, np.stack(outputs[::-1]), atol=1e-6)
+    with pytest.raises(ValueError, match="block"):
+        conditional.features(tokens, block=[])
 
 
 def test_config_and_saving_round_trips(tokens, tmp_path):

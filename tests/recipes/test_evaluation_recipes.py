@@ -80,6 +80,11 @@ def test_linear_probe_recipe(presets, tmp_path):
     # The bag of codes: one histogram bin per code of the tokenizer, the same protocol.
     bag_of_codes = report["bag_of_codes_baseline"]
     assert bag_of_codes["feature_dim"] == 16 and 0 <= bag_of_codes["test_accuracy"] <= 1
+    # The tokenizer's reconstructions as pixels (what the prior can see at best).
+    reconstructions = report["reconstruction_baseline"]
+    assert reconstructions["feature_dim"] == 32 * 32
+    assert reconstructions["train_examples"] == 300 and 0 <= reconstructions["test_accuracy"] <= 1
+    assert report["feature_seconds"] >= 0
     assert report["settings"]["l2_grid"] == [1e-3, 1e-1]
     assert Image.open(os.path.join(output, "probe_curve.png")).size == (640, 400)
     # The token ids are cached and reused.
