@@ -404,8 +404,8 @@ def main(argv=None):
             "control",
             "bag of codes",
             *[
-                bag_of_codes_features(ids[split], tokenizer.num_codes)
-                for split in ("train", "test")
+                bag_of_codes_features(split, tokenizer.num_codes)
+                for split in (probe_ids, ids["test"])
             ],
         )
     for name in args.configs:

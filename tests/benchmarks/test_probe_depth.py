@@ -1,5 +1,5 @@
 """benchmarks/reproduce/probe_depth.py (study (c)): the priors' configurations, the weights kept
-along training, the table, the chart and the flags (no study run)."""
+along training, the table, the chart and the flags; a tiny study end to end (`large`)."""
 
 import os
 import sys
@@ -107,3 +107,39 @@ def test_bad_flags(argv, message, capsys):
 def test_default_lengths():
     args = probe_depth.parse_args(["--steps", "600"])
     assert args.probe_at == [100, 300, 600]
+
+
+# ~10 compiled programs (tokenizer, two priors' features, training, evaluation): minutes on a
+# busy 2-core CPU per backend.
+@pytest.mark.large
+def test_a_tiny_study_end_to_end_and_its_resumption(tmp_path):
+    argv = ["--configs", "1x32", "--steps", "4", "--probe-at", "2", "4", "--batch-size", "8"]
+    argv += ["--train-images", "64", "--probe-train-images", "48", "--test-images", "40"]
+    argv += ["--random-seeds", "0", "--probe-seeds", "0", "1", "--l2-grid", "0.1", "1"]
+    argv += ["--output", str(tmp_path)]
+    record = probe_depth.main(argv)
+    names = [r["name"] for r in record["results"]]
+    assert names == [
+        "raw pixels",
+        "reconstructions",
+        "bag of codes",
+        "1x32 random init (seed 0)",
+        "1x32, 2 of 4 steps",
+        "1x32, 4 of 4 steps",
+    ]
+    assert (record["train_images"], record["probe_train_images"], record["test_images"]) == (
+        64,
+        48,
+        40,
+    )
+    pixels, _, codes, random, early, final = record["results"]
+    assert pixels["seeds"][0]["l2"] in (0.1, 1.0) and 0 <= pixels["test_accuracy"] <= 1
+    assert len(random["blocks"]) == 1 and "best_block_seeds" not in random
+    assert early["steps"] == 2 and final["steps"] == 4 and final["augment"] is False
+    assert len(final["best_block_seeds"]["seeds"]) == 2  # the headline row: every probe seed
+    assert final["held_out_bits_per_token"] > 0
+    assert os.path.exists(tmp_path / "probe_depth.png")
+    # Run again: every row is there, nothing is measured twice.
+    again = probe_depth.main(argv)
+    assert [r["name"] for r in again["results"]] == names
+    assert again["commands"] == record["commands"] and len(record["commands"]) == 1
