@@ -2,7 +2,8 @@
 
 The backend files (`jax_vqgan_trainer.py`, `torch_vqgan_trainer.py`,
 `tensorflow_vqgan_trainer.py`) only take gradients and apply the two optimizers; everything
-they differentiate is defined here once, in `keras.ops`.
+they differentiate is defined here once, in `keras.ops`. What the trained model itself must
+provide (its forward pass, quantizer, discriminator) is declared in `tokenizer_hooks.py`.
 """
 
 import keras
@@ -18,6 +19,7 @@ from keras_vim.losses.reconstruction import l1_loss, l2_loss, logit_laplace_loss
 from keras_vim.metrics.codebook import CodebookPerplexity, CodebookUsage
 from keras_vim.training.gan_optimizer import GANOptimizer
 from keras_vim.training.schedules import vit_vqgan_optimizer
+from keras_vim.training.tokenizer_hooks import TokenizerHooks, check_tokenizer_hooks
 
 # Log names of the loss terms, in display order.
 GENERATOR_TERMS = ("l2", "l1", "logit_laplace", "perceptual", "vq", "generator_adversarial")
@@ -44,8 +46,11 @@ def unpack_images(data):
     return data
 
 
-class VQGANTrainerBase(keras.Model):
-    """Training logic shared by the per-backend ViT-VQGAN trainers (see `compile`)."""
+class VQGANTrainerBase(TokenizerHooks, keras.Model):
+    """Training logic shared by the per-backend ViT-VQGAN trainers (see `compile`).
+
+    A subclass is the tokenizer: it provides the `TokenizerHooks` (checked in `compile`).
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,6 +105,7 @@ class VQGANTrainerBase(keras.Model):
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`).
         """
+        check_tokenizer_hooks(self)
         weights = {
             "l2": l2_weight,
             "l1": l1_weight,
