@@ -4,7 +4,7 @@ import keras
 
 from keras_vim.distribution.layout_map import cnn_vqgan_layout_map
 from keras_vim.layers.cnn import CNNDecoder, CNNEncoder, check_downsampling
-from keras_vim.models.cnn_vqgan_presets import CNN_VQGAN_PRESETS
+from keras_vim.models.cnn_vqgan.cnn_vqgan_presets import CNN_VQGAN_PRESETS
 from keras_vim.models.vqgan_base import VQGANBase
 
 
