@@ -31,7 +31,6 @@ together when all are written; an evaluation with other settings is refused ther
 import argparse
 import json
 import os
-import sys
 import time
 
 import keras
@@ -44,12 +43,9 @@ from keras_vim.metrics import (
     reconstruction_metrics,
     sample_metrics,
 )
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from linear_probe import load_model, load_split  # noqa: E402
-
-from keras_vim.models import VIM, VQGANBase  # noqa: E402
-from keras_vim.utils import flags  # noqa: E402
+from keras_vim.models import VIM, VQGANBase
+from keras_vim.pipelines import first_images, load_model
+from keras_vim.utils import flags
 
 
 def parse_args(argv=None):
@@ -278,7 +274,9 @@ def evaluate(args, directory):
     start = time.time()
     tokenizer = load_model(VQGANBase, args.tokenizer)
     prior = None if args.prior == "none" else load_model(VIM, args.prior)
-    test_images, test_labels, info = load_split(args.data, "test", args.max_images, args.image_size)
+    test_images, test_labels, info = first_images(
+        args.data, "test", args.max_images, args.image_size, labels=True
+    )
     domain = args.data == "fashion_mnist"
     classifier = load_domain_classifier() if domain else None
     print(f"== tokenizer {args.tokenizer} on {len(test_images)} test images", flush=True)
@@ -301,7 +299,9 @@ def evaluate(args, directory):
         )
         if classifier is not None:
             # The same statistics for real data: training images against the test images.
-            train_images, _, _ = load_split(args.data, "train", count, args.image_size)
+            train_images, _, _ = first_images(
+                args.data, "train", count, args.image_size, labels=True
+            )
             report["reference"] = real_data_reference(
                 train_images, test_images, test_labels, classifier
             )
