@@ -20,6 +20,7 @@ from keras_vim.metrics.codebook import CodebookPerplexity, CodebookUsage
 from keras_vim.training.gan_optimizer import GANOptimizer
 from keras_vim.training.schedules import vit_vqgan_optimizer
 from keras_vim.training.tokenizer_hooks import TokenizerHooks, check_tokenizer_hooks
+from keras_vim.utils.checks import check_integer, check_real
 
 # Log names of the loss terms, in display order.
 GENERATOR_TERMS = ("l2", "l1", "logit_laplace", "perceptual", "vq", "generator_adversarial")
@@ -115,19 +116,14 @@ class VQGANTrainerBase(TokenizerHooks, keras.Model):
             "generator_adversarial": adversarial_weight,
         }
         for name, value in weights.items():
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{name}_weight` must be a number >= 0, got {value!r}.")
+            check_real(f"{name}_weight", value, minimum=0)
         if logit_laplace_weight and not self.logit_laplace:
             raise ValueError(
                 "`logit_laplace_weight` must be 0 for a model built with logit_laplace=False "
                 "(its decoder predicts no scale)."
             )
-        if not isinstance(discriminator_start, int) or discriminator_start < 0:
-            raise ValueError(
-                f"`discriminator_start` must be an int >= 0, got {discriminator_start!r}."
-            )
-        if r1_weight < 0:
-            raise ValueError(f"`r1_weight` must be >= 0, got {r1_weight!r}.")
+        discriminator_start = check_integer("discriminator_start", discriminator_start, minimum=0)
+        r1_weight = check_real("r1_weight", r1_weight, minimum=0)
         if self.dtype_policy.compute_dtype == "float16":
             # Keras would wrap the optimizer in a LossScaleOptimizer, which cannot hold two.
             raise ValueError(
