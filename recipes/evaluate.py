@@ -50,23 +50,7 @@ from keras_vim.utils import flags
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--tokenizer",
-        default="vit_vqgan_tiny_fashion_mnist",
-        help="Tokenizer: preset name, preset directory or .keras file.",
-    )
-    parser.add_argument(
-        "--prior",
-        default="vim_tiny_fashion_mnist",
-        help="VIM: preset name, preset directory or .keras file; 'none' evaluates the "
-        "tokenizer only.",
-    )
-    parser.add_argument(
-        "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
-    )
-    parser.add_argument(
-        "--image-size", type=flags.POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
-    )
+    flags.add_evaluation_arguments(parser, "; 'none' evaluates the tokenizer only")
     parser.add_argument(
         "--max-images",
         type=flags.NON_NEGATIVE_INT,
@@ -116,11 +100,7 @@ def parse_args(argv=None):
         "--batch-size", type=flags.POSITIVE_INT, default=100, help="Samples per generate call."
     )
     parser.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
-    parser.add_argument(
-        "--output",
-        default="runs/evaluate",
-        help="Output directory: new, empty, or an earlier evaluation of the same command.",
-    )
+    flags.add_output_argument(parser, "runs/evaluate", what="evaluation")
     args = parser.parse_args(argv)
     check_args(parser, args)
     return args

@@ -53,7 +53,7 @@ from keras_vim.pipelines import (
     split_dataset,
     train_tokenizer,
 )
-from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
+from keras_vim.training.resumable_fit import fit_resumable, run_checkpoint_and_logs
 from keras_vim.training.vim_schedules import vim_optimizer
 from keras_vim.utils import flags
 from keras_vim.utils.batches import call_padded
@@ -215,11 +215,7 @@ def parse_args(argv=None):
         "metrics and a real-data reference, in metrics.json's 'evaluation'. Default: 1000 for "
         "--data fashion_mnist, else 0 (no evaluation).",
     )
-    parser.add_argument(
-        "--output",
-        default="runs/vim",
-        help="Output directory: new, empty, or an earlier run of the same command.",
-    )
+    flags.add_output_argument(parser, "runs/vim")
     keras_vim.distribution.add_distribution_arguments(parser)
     args = parser.parse_args(argv)
     check_args(parser, args)
@@ -473,8 +469,7 @@ def main(argv=None):
     )
     start = time.time()
     # Checkpoints every epoch: the same command resumes a killed run where it stopped.
-    backup_dir = os.path.join(args.output, "checkpoint")
-    resumed = completed_epochs(backup_dir) > 0
+    backup_dir, callbacks = run_checkpoint_and_logs(args.output)
     history = fit_resumable(
         model,
         train_data,
@@ -485,10 +480,7 @@ def main(argv=None):
         validation_data=validation_data,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
-        callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed),
-            keras_vim.training.TimeEstimate(),
-        ],
+        callbacks=callbacks,
     )
     train_seconds = time.time() - start
 

@@ -152,11 +152,7 @@ def parse_args(argv=None):
         default=DEFAULTS.eval_images,
         help="Test images for the final report.",
     )
-    parser.add_argument(
-        "--output",
-        default=DEFAULTS.output,
-        help="Output directory: new, empty, or an earlier run of the same command.",
-    )
+    flags.add_output_argument(parser, DEFAULTS.output)
     keras_vim.distribution.add_distribution_arguments(parser)
     args = parser.parse_args(argv)
     check_args(parser, args)

@@ -18,8 +18,7 @@ from keras_vim.losses.perceptual import imagenet_vgg16_weights_path
 from keras_vim.metrics.tokenizer_evaluation import tokenizer_report
 from keras_vim.models import VitVQGAN
 from keras_vim.pipelines.loading import first_images
-from keras_vim.training.progress import TimeEstimate
-from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
+from keras_vim.training.resumable_fit import fit_resumable, run_checkpoint_and_logs
 from keras_vim.training.schedules import vit_vqgan_optimizer
 from keras_vim.utils.checks import check_integer, check_real
 from keras_vim.utils.flags import run_settings
@@ -189,8 +188,7 @@ def train_tokenizer(settings, run=None):
     run.start()  # the directory is created only now, when the settings have proved usable
     start = time.time()
     # Checkpoints every epoch (both optimizers included): the same settings resume a killed run.
-    backup_dir = os.path.join(settings.output, "checkpoint")
-    resumed = completed_epochs(backup_dir) > 0
+    backup_dir, callbacks = run_checkpoint_and_logs(settings.output)
     history = fit_resumable(
         model,
         train_data,
@@ -200,10 +198,7 @@ def train_tokenizer(settings, run=None):
         run_settings=run.settings,
         verbose=2,
         shuffle=False,  # the tf.data pipeline shuffles; this only silences Keras' notice
-        callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(settings.output, "history.csv"), append=resumed),
-            TimeEstimate(),
-        ],
+        callbacks=callbacks,
     )
     seconds = time.time() - start
 
