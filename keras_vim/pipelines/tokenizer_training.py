@@ -206,7 +206,7 @@ def train_tokenizer(settings, run=None):
     print(f"trained:   {json.dumps(after)}", flush=True)
     steps = schedule["epochs"] * schedule["steps_per_epoch"]
     metrics = {
-        "backend": keras.backend.backend(),
+        "backend": run.settings["backend"],  # as recorded with the run
         "data": info["name"],
         "preset": settings.preset,
         "steps": steps,
