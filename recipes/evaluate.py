@@ -31,7 +31,6 @@ together when all are written; an evaluation with other settings is refused ther
 import argparse
 import json
 import os
-import sys
 import time
 
 import keras
@@ -44,33 +43,14 @@ from keras_vim.metrics import (
     reconstruction_metrics,
     sample_metrics,
 )
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from linear_probe import load_model, load_split  # noqa: E402
-
-from keras_vim.models import VIM, VQGANBase  # noqa: E402
-from keras_vim.utils import flags  # noqa: E402
+from keras_vim.models import VIM, VQGANBase
+from keras_vim.pipelines import first_images, load_model
+from keras_vim.utils import flags
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--tokenizer",
-        default="vit_vqgan_tiny_fashion_mnist",
-        help="Tokenizer: preset name, preset directory or .keras file.",
-    )
-    parser.add_argument(
-        "--prior",
-        default="vim_tiny_fashion_mnist",
-        help="VIM: preset name, preset directory or .keras file; 'none' evaluates the "
-        "tokenizer only.",
-    )
-    parser.add_argument(
-        "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
-    )
-    parser.add_argument(
-        "--image-size", type=flags.POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
-    )
+    flags.add_evaluation_arguments(parser, "; 'none' evaluates the tokenizer only")
     parser.add_argument(
         "--max-images",
         type=flags.NON_NEGATIVE_INT,
@@ -120,11 +100,7 @@ def parse_args(argv=None):
         "--batch-size", type=flags.POSITIVE_INT, default=100, help="Samples per generate call."
     )
     parser.add_argument("--seed", type=flags.NON_NEGATIVE_INT, default=0)
-    parser.add_argument(
-        "--output",
-        default="runs/evaluate",
-        help="Output directory: new, empty, or an earlier evaluation of the same command.",
-    )
+    flags.add_output_argument(parser, "runs/evaluate", what="evaluation")
     args = parser.parse_args(argv)
     check_args(parser, args)
     return args
@@ -278,7 +254,9 @@ def evaluate(args, directory):
     start = time.time()
     tokenizer = load_model(VQGANBase, args.tokenizer)
     prior = None if args.prior == "none" else load_model(VIM, args.prior)
-    test_images, test_labels, info = load_split(args.data, "test", args.max_images, args.image_size)
+    test_images, test_labels, info = first_images(
+        args.data, "test", args.max_images, args.image_size, labels=True
+    )
     domain = args.data == "fashion_mnist"
     classifier = load_domain_classifier() if domain else None
     print(f"== tokenizer {args.tokenizer} on {len(test_images)} test images", flush=True)
@@ -301,7 +279,9 @@ def evaluate(args, directory):
         )
         if classifier is not None:
             # The same statistics for real data: training images against the test images.
-            train_images, _, _ = load_split(args.data, "train", count, args.image_size)
+            train_images, _, _ = first_images(
+                args.data, "train", count, args.image_size, labels=True
+            )
             report["reference"] = real_data_reference(
                 train_images, test_images, test_labels, classifier
             )

@@ -33,33 +33,18 @@ import os
 import time
 
 import keras
-import numpy as np
 
 import keras_vim
 from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, probe_features
 from keras_vim.metrics.linear_probe import L2_GRID
 from keras_vim.models import VIM, VQGANBase
+from keras_vim.pipelines import decode_in_batches, first_images, load_tokenizer_and_prior
 from keras_vim.utils import flags
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--tokenizer",
-        default="vit_vqgan_tiny_fashion_mnist",
-        help="Tokenizer: preset name, preset directory or .keras file.",
-    )
-    parser.add_argument(
-        "--prior",
-        default="vim_tiny_fashion_mnist",
-        help="VIM: preset name, preset directory or .keras file.",
-    )
-    parser.add_argument(
-        "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
-    )
-    parser.add_argument(
-        "--image-size", type=flags.POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
-    )
+    flags.add_evaluation_arguments(parser)
     parser.add_argument(
         "--blocks",
         default="all",
@@ -118,11 +103,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--seed", type=flags.NON_NEGATIVE_INT, default=0, help="Seed of the validation split."
     )
-    parser.add_argument(
-        "--output",
-        default="runs/linear_probe",
-        help="Output directory: new, empty, or an earlier run of the same command.",
-    )
+    flags.add_output_argument(parser, "runs/linear_probe")
     args = parser.parse_args(argv)
     check_args(parser, args)
     return args
@@ -137,58 +118,6 @@ def check_args(parser, args):
         parse_blocks(args.blocks, (config or {}).get("num_layers"))
     except ValueError as error:
         parser.error(f"argument --blocks: {error}")
-
-
-def load_model(cls, source):
-    """A model from a `.keras` file, a preset directory or a registered preset name."""
-    if str(source).endswith(".keras"):
-        model = keras.saving.load_model(source)
-        if not isinstance(model, cls):
-            raise ValueError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}.")
-        return model
-    return cls.from_preset(source)
-
-
-def load_models(tokenizer_source, prior_source):
-    tokenizer = load_model(VQGANBase, tokenizer_source)
-    prior = load_model(VIM, prior_source)
-    if tuple(tokenizer.grid_size) != tuple(prior.grid_size) or (
-        tokenizer.num_codes != prior.vocabulary_size
-    ):
-        raise ValueError(
-            f"The tokenizer ({tokenizer.grid_size} grid of {tokenizer.num_codes} codes) does not "
-            f"match the prior ({prior.grid_size} grid of {prior.vocabulary_size} codes)."
-        )
-    return tokenizer, prior
-
-
-def load_split(data, split, limit, image_size=None, batch_size=256):
-    """The images (float32 in [0, 1]) and labels of a split, as numpy, first `limit` only."""
-    size = (image_size, image_size) if image_size else None
-    dataset, info = keras_vim.data.load_dataset(
-        data, split, image_size=size, batch_size=batch_size, labels=True, shuffle=False
-    )
-    images, labels, count = [], [], 0
-    for batch_images, batch_labels in dataset.as_numpy_iterator():
-        images.append(batch_images)
-        labels.append(batch_labels)
-        count += len(batch_images)
-        if limit and count >= limit:
-            break
-    images, labels = np.concatenate(images), np.concatenate(labels).astype("int32")
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    return images, labels, info
-
-
-def decode_all(tokenizer, ids, batch_size):
-    """The tokenizer's images (float32 numpy) of token grids `ids`, decoded in batches."""
-    return np.concatenate(
-        [
-            keras.ops.convert_to_numpy(tokenizer.decode(ids[start : start + batch_size]))
-            for start in range(0, len(ids), batch_size)
-        ]
-    )
 
 
 def parse_blocks(text, num_layers):
@@ -223,12 +152,12 @@ def main(argv=None):
     run.start()
     keras.utils.set_random_seed(args.seed)
     start = time.time()
-    tokenizer, prior = load_models(args.tokenizer, args.prior)
+    tokenizer, prior = load_tokenizer_and_prior(args.tokenizer, args.prior)
     blocks = parse_blocks(args.blocks, prior.num_layers)
 
     splits = {}
     for split, limit in (("train", args.max_train_images), ("test", args.max_test_images)):
-        images, labels, info = load_split(args.data, split, limit, args.image_size)
+        images, labels, info = first_images(args.data, split, limit, args.image_size, labels=True)
         ids, _ = keras_vim.data.tokenize_dataset(
             tokenizer,
             images,
@@ -285,8 +214,8 @@ def main(argv=None):
         # What the prior can see at best: the images as the tokenizer gives them back.
         baselines["reconstructions"] = probe(
             "reconstructions",
-            decode_all(tokenizer, train_ids, args.batch_size).reshape(len(train_ids), -1),
-            decode_all(tokenizer, test_ids, args.batch_size).reshape(len(test_ids), -1),
+            decode_in_batches(tokenizer, train_ids, args.batch_size).reshape(len(train_ids), -1),
+            decode_in_batches(tokenizer, test_ids, args.batch_size).reshape(len(test_ids), -1),
         )
     if not args.no_bag_of_codes:
         baselines["bag of codes"] = probe(

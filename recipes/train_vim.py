@@ -1,9 +1,9 @@
 """Train the VIM prior (stage 2) on tokens of a ViT-VQGAN: the project's main job.
 
 With no arguments, on the default data (Fashion-MNIST, 32x32): trains the tiny tokenizer with
-`recipes/train_vit_vqgan.py` (shortened), tokenizes the data once (cached), trains the
-class-conditional `vim_tiny` prior, samples from it and scores its samples. It writes into
-`runs/vim/`:
+the stage-1 run of `recipes/train_vit_vqgan.py` (`keras_vim.pipelines.train_tokenizer`,
+shortened), tokenizes the data once (cached), trains the class-conditional `vim_tiny` prior,
+samples from it and scores its samples. It writes into `runs/vim/`:
 
     tokenizer/        the tokenizer run (its preset/, reconstructions.png, metrics.json)
     tokens_*.npz      the cached token ids of the train and test splits
@@ -39,7 +39,6 @@ refused there.
 import argparse
 import json
 import os
-import sys
 import time
 
 import keras
@@ -47,12 +46,17 @@ import numpy as np
 
 import keras_vim
 from keras_vim.models import VIM, VitVQGAN, VQGANBase
-from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
+from keras_vim.pipelines import (
+    TokenizerTraining,
+    first_images,
+    load_model,
+    split_dataset,
+    train_tokenizer,
+)
+from keras_vim.training.resumable_fit import fit_resumable, run_checkpoint_and_logs
 from keras_vim.training.vim_schedules import vim_optimizer
 from keras_vim.utils import flags
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train_vit_vqgan  # noqa: E402
+from keras_vim.utils.batches import call_padded
 
 
 def parse_args(argv=None):
@@ -211,11 +215,7 @@ def parse_args(argv=None):
         "metrics and a real-data reference, in metrics.json's 'evaluation'. Default: 1000 for "
         "--data fashion_mnist, else 0 (no evaluation).",
     )
-    parser.add_argument(
-        "--output",
-        default="runs/vim",
-        help="Output directory: new, empty, or an earlier run of the same command.",
-    )
+    flags.add_output_argument(parser, "runs/vim")
     keras_vim.distribution.add_distribution_arguments(parser)
     args = parser.parse_args(argv)
     check_args(parser, args)
@@ -264,8 +264,11 @@ def check_args(parser, args):
             f"argument --eval-samples: expected 0 or at least one sample per class ({classes} "
             f"classes), got {args.eval_samples}"
         )
-    if not args.tokenizer:  # stage 1's flags: checked now, not after the prior's data loads
-        train_vit_vqgan.parse_args(stage1_argv(args))
+    if not args.tokenizer:  # stage 1's settings: checked now, not after the prior's data loads
+        try:
+            stage1_settings(args)
+        except (TypeError, ValueError) as error:
+            parser.error(f"the tokenizer's run (stage 1): {error}")
 
 
 DEFAULT_EVAL_SAMPLES = 1000
@@ -285,54 +288,43 @@ def tokenizer_gan_start(args):
     return args.tokenizer_steps if args.tokenizer_gan_start is None else args.tokenizer_gan_start
 
 
-def stage1_argv(args):
-    """The flags of `recipes/train_vit_vqgan.py` for the tokenizer this run trains."""
-    argv = [
-        "--data",
-        args.data,
-        "--preset",
-        args.tokenizer_preset,
-        "--steps",
-        str(args.tokenizer_steps),
-        "--batch-size",
-        str(args.tokenizer_batch_size),
-        "--perceptual-weight",
-        "0",
-        "--discriminator-start",
-        str(tokenizer_gan_start(args)),
-        "--eval-images",
-        "256",
-        "--seed",
-        str(args.seed),
-        "--output",
-        os.path.join(args.output, "tokenizer"),
-    ]
-    if args.image_size:
-        argv += ["--image-size", str(args.image_size)]
-    if args.channels:
-        argv += ["--channels", str(args.channels)]
-    return argv + keras_vim.distribution.distribution_argv(args)  # on the same devices
+def stage1_settings(args):
+    """The settings of the tokenizer run this run trains first (`recipes/train_vit_vqgan.py`
+    with these flags, in `--output`/tokenizer, on the same devices)."""
+    return TokenizerTraining(
+        data=args.data,
+        image_size=args.image_size,
+        channels=args.channels,
+        preset=args.tokenizer_preset,
+        steps=args.tokenizer_steps,
+        batch_size=args.tokenizer_batch_size,
+        perceptual_weight=0.0,
+        discriminator_start=tokenizer_gan_start(args),
+        eval_images=256,
+        seed=args.seed,
+        output=os.path.join(args.output, "tokenizer"),
+        distribution=args.distribution,
+        mesh_shape=args.mesh_shape,
+        multi_host=args.multi_host,
+    )
 
 
 def load_tokenizer(args):
     """The tokenizer from --tokenizer, or a freshly trained one; and its description."""
     if args.tokenizer:
         path = args.tokenizer
-        if path.endswith(".keras"):
-            tokenizer = keras.saving.load_model(path)
-        else:
-            tokenizer = VQGANBase.from_preset(path)  # a ViT-VQGAN or a CNN VQGAN
-            if path in VQGANBase.presets():
-                print(
-                    f"NOTE: built-in preset {path!r} has random weights; its tokens carry no "
-                    "image content. Pass a trained tokenizer for meaningful samples.",
-                    flush=True,
-                )
+        tokenizer = load_model(VQGANBase, path)  # a ViT-VQGAN or a CNN VQGAN
+        if path in VQGANBase.presets():
+            print(
+                f"NOTE: built-in preset {path!r} has random weights; its tokens carry no "
+                "image content. Pass a trained tokenizer for meaningful samples.",
+                flush=True,
+            )
         return tokenizer, {"source": path}
-    # A restarted run finds its finished stage 1 there and reuses it: train_vit_vqgan.py
+    # A restarted run finds its finished stage 1 there and reuses it: the stage-1 run
     # reuses only a run of the same settings and refuses another.
-    directory = os.path.join(args.output, "tokenizer")
-    argv = stage1_argv(args)
+    settings = stage1_settings(args)
+    directory = settings.output
     gan_start = tokenizer_gan_start(args)
     print(
         f"== stage 1: training the tokenizer ({args.tokenizer_preset}, {args.tokenizer_steps} "
@@ -342,12 +334,11 @@ def load_tokenizer(args):
             if gan_start >= args.tokenizer_steps
             else f"GAN losses from step {gan_start}"
         )
-        + "; a time estimate follows its first epoch): train_vit_vqgan.py "
-        + " ".join(argv),
+        + f"; a time estimate follows its first epoch) into {directory}",
         flush=True,
     )
     start = time.time()
-    report = train_vit_vqgan.main(argv)
+    report = train_tokenizer(settings)
     tokenizer = VitVQGAN.from_preset(os.path.join(directory, "preset"))
     return tokenizer, {
         "source": directory,
@@ -359,38 +350,25 @@ def load_tokenizer(args):
     }
 
 
-def split_dataset(args, split, labels, limit=None):
+def split_dataset_of(args, split, labels, limit=None):
     """The images of a split in file order (batches of 256), the first `limit` only."""
-    image_size = (args.image_size, args.image_size) if args.image_size else None
-    dataset, info = keras_vim.data.load_dataset(
-        args.data,
-        split,
-        image_size=image_size,
-        batch_size=256,
-        labels=labels,
-        channels=args.channels or 3,
-        shuffle=False,
+    return split_dataset(
+        args.data, split, limit, args.image_size, args.channels or 3, labels=labels
     )
-    if limit:
-        dataset = dataset.unbatch().take(limit).batch(256)
-    return dataset, info
 
 
 def load_images(args, split, limit=None, labels=False):
-    """`split_dataset` as numpy: float32 images, and int32 labels with `labels` (else None)."""
-    dataset, _ = split_dataset(args, split, labels, limit)
-    images, classes = [], []
-    for batch in dataset.as_numpy_iterator():
-        if labels:
-            batch, batch_labels = batch
-            classes.append(batch_labels)
-        images.append(batch)
-    return np.concatenate(images), np.concatenate(classes).astype("int32") if labels else None
+    """`split_dataset_of` as numpy: float32 images, and int32 labels with `labels` (else
+    None)."""
+    images, classes, _ = first_images(
+        args.data, split, limit, args.image_size, args.channels or 3, labels=labels
+    )
+    return images, classes
 
 
 def tokenize(args, tokenizer, split, limit=None):
     image_size = (args.image_size, args.image_size) if args.image_size else None
-    dataset, info = split_dataset(args, split, not args.unconditional, limit)
+    dataset, info = split_dataset_of(args, split, not args.unconditional, limit)
     key = f"{args.data}/{split}/{image_size}/{limit}/{'u' if args.unconditional else 'c'}"
     ids, labels = keras_vim.data.tokenize_dataset(
         tokenizer, dataset, os.path.join(args.output, f"tokens_{split}.npz"), key=key
@@ -417,7 +395,7 @@ def main(argv=None):
     args = parse_args(argv)
     run = flags.run_directory(args)  # new, or an earlier run of these settings
     if not args.tokenizer:  # and stage 1's directory, --output/tokenizer
-        flags.run_directory(train_vit_vqgan.parse_args(stage1_argv(args)))
+        flags.run_directory(stage1_settings(args))
     finished = run.finished_results("metrics.json")
     if finished is not None:
         return finished
@@ -491,8 +469,7 @@ def main(argv=None):
     )
     start = time.time()
     # Checkpoints every epoch: the same command resumes a killed run where it stopped.
-    backup_dir = os.path.join(args.output, "checkpoint")
-    resumed = completed_epochs(backup_dir) > 0
+    backup_dir, callbacks = run_checkpoint_and_logs(args.output)
     history = fit_resumable(
         model,
         train_data,
@@ -503,10 +480,7 @@ def main(argv=None):
         validation_data=validation_data,
         shuffle=False,  # the tf.data pipeline shuffles
         verbose=2,
-        callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(args.output, "history.csv"), append=resumed),
-            keras_vim.training.TimeEstimate(),
-        ],
+        callbacks=callbacks,
     )
     train_seconds = time.time() - start
 
@@ -627,11 +601,14 @@ def draw_samples(model, tokenizer, sampling, batch_size, num_samples=None, class
         settings = dict(sampling, seed=sampling["seed"] + call)
         if class_ids is None:
             batch = model.generate_images(tokenizer, num_samples=batch_size, **settings)
+            images.append(keras.ops.convert_to_numpy(batch)[:size])
         else:
+
+            def generate(chunk, settings=settings):
+                return model.generate_images(tokenizer, class_ids=chunk, **settings)
+
             chunk = class_ids[start : start + size]
-            padded = np.concatenate([chunk, np.full(batch_size - size, chunk[0], "int32")])
-            batch = model.generate_images(tokenizer, class_ids=padded, **settings)
-        images.append(keras.ops.convert_to_numpy(batch)[:size])
+            images.append(call_padded(generate, (chunk,), batch_size))
     return np.concatenate(images)
 
 
@@ -682,7 +659,7 @@ def evaluate_prior(args, model, tokenizer, num_classes, sampling, grid_count, gr
             flush=True,
         )
         classifier = None
-        test_data, _ = split_dataset(args, "test", labels=False)  # streamed
+        test_data, _ = split_dataset_of(args, "test", labels=False)  # streamed
     print(
         "== evaluating: the tokenizer's reconstructions of every test image"
         + (

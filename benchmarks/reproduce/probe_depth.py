@@ -44,6 +44,7 @@ import numpy as np
 import keras_vim
 from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, probe_features
 from keras_vim.models import VIM, VQGANBase
+from keras_vim.pipelines import decode_in_batches
 
 TOKENIZER = "vit_vqgan_tiny_fashion_mnist"
 # The strengths worth trying on standardized features here: on 12000 / 54000 fit images the
@@ -122,15 +123,6 @@ def train_prior(config, data, args, tokenizer=None, images=None):
 def held_out_bits(prior, ids):
     data = keras_vim.data.token_dataset(ids, batch_size=250, shuffle=False)
     return float(prior.evaluate(data, verbose=0, return_dict=True)["bits_per_token"])
-
-
-def decode_all(tokenizer, ids, batch_size=500):
-    return np.concatenate(
-        [
-            keras.ops.convert_to_numpy(tokenizer.decode(ids[start : start + batch_size]))
-            for start in range(0, len(ids), batch_size)
-        ]
-    )
 
 
 class Study:
@@ -392,7 +384,9 @@ def main(argv=None):
         study.features_row("control", "raw pixels", *pixels)
         del pixels
     if not study.done("reconstructions"):
-        reconstructions = [decode_all(tokenizer, split) for split in (probe_ids, ids["test"])]
+        reconstructions = [
+            decode_in_batches(tokenizer, split) for split in (probe_ids, ids["test"])
+        ]
         study.features_row(
             "control",
             "reconstructions",

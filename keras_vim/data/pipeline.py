@@ -279,17 +279,11 @@ def _check_image_size(image_size, required=False):
         if required:
             raise ValueError("image_size is required: pass (height, width)")
         return None
-    if (
-        isinstance(image_size, str)
-        or not hasattr(image_size, "__len__")
-        or len(image_size) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in image_size)
-        or min(image_size) < 1
-    ):
+    if isinstance(image_size, str) or not hasattr(image_size, "__len__") or len(image_size) != 2:
         raise ValueError(
             f"image_size must be (height, width) positive integers; got {image_size!r}"
         )
-    return int(image_size[0]), int(image_size[1])
+    return tuple(check_integer("image_size", size, minimum=1) for size in image_size)
 
 
 def _check_images(images):

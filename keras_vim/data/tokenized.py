@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_vim.data.shuffling import shuffle_and_repeat
 from keras_vim.sampling.loop import compile_function
+from keras_vim.utils.batches import call_padded
 from keras_vim.utils.checks import check_id_range, check_integer
 
 CACHE_FORMAT = 1
@@ -79,7 +80,7 @@ _ENCODERS = weakref.WeakKeyDictionary()
 def make_encoder(tokenizer):
     """`tokenizer.encode`, compiled for the backend: images -> int32 ids as numpy.
 
-    Batches smaller than the largest one seen are zero-padded to its size, so a dataset
+    Batches smaller than the largest one seen are padded to its size, so a dataset
     whose last batch is short compiles one shape, not two.
     """
     if tokenizer not in _ENCODERS:
@@ -89,12 +90,12 @@ def make_encoder(tokenizer):
     def run(images):
         # Values are checked here, on the host: the compiled `encode` cannot read them.
         images = np.asarray(tokenizer.check_images(np.asarray(images)))
-        count = len(images)
-        if 0 < count < largest[0]:
-            padding = np.zeros((largest[0] - count, *images.shape[1:]), images.dtype)
-            images = np.concatenate([images, padding])
-        largest[0] = max(largest[0], count)
-        return keras.ops.convert_to_numpy(encode(keras.ops.convert_to_tensor(images)))[:count]
+        largest[0] = max(largest[0], len(images))
+        if not len(images):
+            return keras.ops.convert_to_numpy(encode(keras.ops.convert_to_tensor(images)))
+        return call_padded(
+            lambda batch: encode(keras.ops.convert_to_tensor(batch)), (images,), largest[0]
+        )
 
     return run
 

@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_vim.layers.quantizer import codebook_perplexity, codebook_usage
+from keras_vim.utils.checks import check_integer
 
 
 class _PerBatchMean(keras.metrics.Metric):
@@ -150,11 +151,9 @@ class CodebookStatistics:
     """
 
     def __init__(self, num_codes, usage_batch_size=USAGE_BATCH, codebook=None):
-        for name, value in (("num_codes", num_codes), ("usage_batch_size", usage_batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        num_codes = check_integer("num_codes", num_codes, minimum=1)
         self.num_codes = num_codes
-        self.usage_batch_size = usage_batch_size
+        self.usage_batch_size = check_integer("usage_batch_size", usage_batch_size, minimum=1)
         self.codebook = None if codebook is None else np.asarray(ops.convert_to_numpy(codebook))
         if self.codebook is not None and (
             self.codebook.ndim != 2 or self.codebook.shape[0] != num_codes

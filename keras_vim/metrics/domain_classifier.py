@@ -17,6 +17,7 @@ from keras import ops
 from keras_vim.distribution.setup import no_distribution
 from keras_vim.metrics.batches import image_batches
 from keras_vim.sampling.loop import compile_function
+from keras_vim.utils.batches import call_padded
 from keras_vim.utils.checks import check_integer, check_real
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -140,12 +141,13 @@ class FashionMNISTClassifier(keras.Model):
                     f"`images` must be 32x32 grayscale images (N, 32, 32, 1), got batches of "
                     f"shape {batch.shape}."
                 )
-            count = len(batch)
-            if count < batch_size:
-                batch = np.concatenate([batch, np.zeros((batch_size - count, *IMAGE_SHAPE))])
-            f, p = function(ops.convert_to_tensor(batch.astype("float32")))
-            features.append(ops.convert_to_numpy(f)[:count])
-            probabilities.append(ops.convert_to_numpy(p)[:count])
+            f, p = call_padded(
+                lambda x: function(ops.convert_to_tensor(x.astype("float32"))),
+                (batch,),
+                batch_size,
+            )
+            features.append(f)
+            probabilities.append(p)
         if not features:
             raise ValueError("`images` holds no images.")
         return {

@@ -7,6 +7,7 @@ from keras_vim.metrics.fid_inception import FIDInception
 from keras_vim.metrics.fid_inception_weights import FID_WEIGHTS_HELP
 from keras_vim.metrics.frechet import frechet_distance
 from keras_vim.metrics.inception_score import inception_score
+from keras_vim.utils.batches import call_padded
 
 
 def _check_inception(inception):
@@ -36,12 +37,9 @@ def inception_outputs(inception, images, batch_size=50, max_images=None):
     _check_inception(inception)
     pools, logits = [], []
     for batch in image_batches(images, batch_size, max_images, name="images"):
-        count = len(batch)
-        if count < batch_size:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - count, axis=0)])
-        outputs = inception.predict_on_batch(batch)
-        pools.append(np.asarray(outputs["pool"], "float32")[:count])
-        logits.append(np.asarray(outputs["logits"], "float32")[:count])
+        outputs = call_padded(inception.predict_on_batch, (batch,), batch_size)
+        pools.append(outputs["pool"].astype("float32"))
+        logits.append(outputs["logits"].astype("float32"))
     if not pools:
         raise ValueError("`images` holds no images.")
     return {"pool": np.concatenate(pools), "logits": np.concatenate(logits)}

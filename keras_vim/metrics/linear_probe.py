@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_vim.sampling.loop import compile_function
+from keras_vim.utils.batches import call_padded
 from keras_vim.utils.checks import check_id_range, check_integer, check_real
 
 # Strengths of the L2 penalty `l2 / 2 * ||W||^2` added to the mean cross-entropy, tried on
@@ -55,22 +56,24 @@ def probe_features(prior, token_ids, block=None, class_ids=None, batch_size=256)
         block = check_integer("block", block, minimum=1, maximum=prior.num_layers, allow_none=True)
 
     def pooled(tokens, classes):
-        return prior.features(tokens, classes, block)
+        features = prior.features(tokens, classes, block)
+        # Several blocks: batch first, so that the padded rows are cut along it.
+        return ops.transpose(features, (1, 0, 2)) if isinstance(block, list) else features
 
     function = compile_function(prior, pooled)
     outputs = []
+
+    def call(tokens, classes):
+        classes = None if classes is None else ops.convert_to_tensor(classes)
+        return function(ops.convert_to_tensor(tokens), classes)
+
     for start in range(0, len(token_ids), batch_size):
         tokens = token_ids[start : start + batch_size].astype("int32")
-        count = len(tokens)
-        pad = batch_size - count
-        tokens = np.concatenate([tokens, np.repeat(tokens[-1:], pad, axis=0)])
-        classes = None
-        if class_ids is not None:
-            classes = class_ids[start : start + batch_size]
-            classes = ops.convert_to_tensor(np.concatenate([classes, np.repeat(classes[-1:], pad)]))
-        features = function(ops.convert_to_tensor(tokens), classes)
-        outputs.append(np.asarray(ops.convert_to_numpy(features), "float32")[..., :count, :])
-    return np.concatenate(outputs, axis=-2)
+        classes = None if class_ids is None else class_ids[start : start + batch_size]
+        features = call_padded(call, (tokens, classes), batch_size)
+        outputs.append(np.asarray(features, "float32"))
+    features = np.concatenate(outputs)
+    return np.moveaxis(features, 1, 0) if isinstance(block, list) else features
 
 
 def bag_of_codes_features(token_ids, num_codes):

@@ -14,6 +14,7 @@ from keras_vim.metrics.reconstruction import (
     psnr,
 )
 from keras_vim.metrics.ssim import ssim
+from keras_vim.utils.batches import call_padded
 
 # SSIM's window size: smaller images get no SSIM.
 SSIM_WINDOW = 11
@@ -50,15 +51,8 @@ def _round_trip(tokenizer, images):
 
 
 def _padded_round_trip(tokenizer, images, batch_size):
-    # A short last batch is padded to `batch_size` (then cut), so every call has one shape:
-    # on JAX each new shape costs a compilation of every op.
-    count = len(images)
-    if count < batch_size:
-        images = np.concatenate([images, np.repeat(images[-1:], batch_size - count, axis=0)])
-    ids, reconstructions, nll = _round_trip(tokenizer, images)
-    ids = ops.convert_to_numpy(ids)[:count]
-    reconstructions = ops.convert_to_numpy(reconstructions)[:count]
-    return ids, reconstructions, None if nll is None else ops.convert_to_numpy(nll)[:count]
+    # Every call has one shape: on JAX each new shape costs a compilation of every op.
+    return call_padded(lambda batch: _round_trip(tokenizer, batch), (images,), batch_size)
 
 
 def evaluate_tokenizer(

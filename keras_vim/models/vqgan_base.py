@@ -1,6 +1,7 @@
 """The VQGAN tokenizer shared by ViT-VQGAN and the CNN VQGAN: everything but the encoder and
 decoder (quantizer, discriminator, encode/decode, input checks, training through
-`keras_vim.training.VQGANTrainer`)."""
+`keras_vim.training.VQGANTrainer`, whose `TokenizerHooks` it provides: `prepare_images`,
+`forward_outputs`, `quantizer`, `discriminator`)."""
 
 import numpy as np
 from keras import ops

@@ -1,4 +1,7 @@
-"""Training: the per-backend ViT-VQGAN steps (the one place with backend-specific code)."""
+"""Training: the per-backend ViT-VQGAN steps (the one place with backend-specific code).
+
+`VQGANTrainer` trains any model that provides the `TokenizerHooks` (tokenizer_hooks.py).
+"""
 
 import keras
 
@@ -6,6 +9,7 @@ from keras_vim.training.gan_optimizer import GANOptimizer
 from keras_vim.training.progress import TimeEstimate
 from keras_vim.training.resumable_fit import completed_epochs, fit_resumable
 from keras_vim.training.schedules import vit_vqgan_optimizer, warmup_cosine_schedule
+from keras_vim.training.tokenizer_hooks import TokenizerHooks, check_tokenizer_hooks
 from keras_vim.training.vim_schedules import vim_optimizer
 
 _backend = keras.backend.backend()
@@ -23,7 +27,9 @@ else:
 __all__ = [
     "GANOptimizer",
     "TimeEstimate",
+    "TokenizerHooks",
     "VQGANTrainer",
+    "check_tokenizer_hooks",
     "completed_epochs",
     "fit_resumable",
     "vim_optimizer",

@@ -23,7 +23,22 @@ import os
 import keras
 import numpy as np
 
+from keras_vim.training.progress import TimeEstimate
 from keras_vim.utils.run_directory import describe_differences, normalized
+
+CHECKPOINT_DIR = "checkpoint"
+HISTORY_FILE = "history.csv"
+
+
+def run_checkpoint_and_logs(directory):
+    """Where a run in `directory` checkpoints (`checkpoint/`, for `fit_resumable`) and the
+    callbacks it logs with: the training curves in `history.csv` (appended to when the run
+    resumes) and a `TimeEstimate` after the first epoch."""
+    backup_dir = os.path.join(directory, CHECKPOINT_DIR)
+    resumed = completed_epochs(backup_dir) > 0
+    history = keras.callbacks.CSVLogger(os.path.join(directory, HISTORY_FILE), append=resumed)
+    return backup_dir, [history, TimeEstimate()]
+
 
 # Written by keras.callbacks.BackupAndRestore into its backup directory.
 _METADATA_FILE = "training_metadata.json"

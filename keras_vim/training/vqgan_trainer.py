@@ -2,7 +2,8 @@
 
 The backend files (`jax_vqgan_trainer.py`, `torch_vqgan_trainer.py`,
 `tensorflow_vqgan_trainer.py`) only take gradients and apply the two optimizers; everything
-they differentiate is defined here once, in `keras.ops`.
+they differentiate is defined here once, in `keras.ops`. What the trained model itself must
+provide (its forward pass, quantizer, discriminator) is declared in `tokenizer_hooks.py`.
 """
 
 import keras
@@ -18,6 +19,8 @@ from keras_vim.losses.reconstruction import l1_loss, l2_loss, logit_laplace_loss
 from keras_vim.metrics.codebook import CodebookPerplexity, CodebookUsage
 from keras_vim.training.gan_optimizer import GANOptimizer
 from keras_vim.training.schedules import vit_vqgan_optimizer
+from keras_vim.training.tokenizer_hooks import TokenizerHooks, check_tokenizer_hooks
+from keras_vim.utils.checks import check_integer, check_real
 
 # Log names of the loss terms, in display order.
 GENERATOR_TERMS = ("l2", "l1", "logit_laplace", "perceptual", "vq", "generator_adversarial")
@@ -44,8 +47,11 @@ def unpack_images(data):
     return data
 
 
-class VQGANTrainerBase(keras.Model):
-    """Training logic shared by the per-backend ViT-VQGAN trainers (see `compile`)."""
+class VQGANTrainerBase(TokenizerHooks, keras.Model):
+    """Training logic shared by the per-backend ViT-VQGAN trainers (see `compile`).
+
+    A subclass is the tokenizer: it provides the `TokenizerHooks` (checked in `compile`).
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,6 +106,7 @@ class VQGANTrainerBase(keras.Model):
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
                 `steps_per_execution`).
         """
+        check_tokenizer_hooks(self)
         weights = {
             "l2": l2_weight,
             "l1": l1_weight,
@@ -109,19 +116,14 @@ class VQGANTrainerBase(keras.Model):
             "generator_adversarial": adversarial_weight,
         }
         for name, value in weights.items():
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{name}_weight` must be a number >= 0, got {value!r}.")
+            check_real(f"{name}_weight", value, minimum=0)
         if logit_laplace_weight and not self.logit_laplace:
             raise ValueError(
                 "`logit_laplace_weight` must be 0 for a model built with logit_laplace=False "
                 "(its decoder predicts no scale)."
             )
-        if not isinstance(discriminator_start, int) or discriminator_start < 0:
-            raise ValueError(
-                f"`discriminator_start` must be an int >= 0, got {discriminator_start!r}."
-            )
-        if r1_weight < 0:
-            raise ValueError(f"`r1_weight` must be >= 0, got {r1_weight!r}.")
+        discriminator_start = check_integer("discriminator_start", discriminator_start, minimum=0)
+        r1_weight = check_real("r1_weight", r1_weight, minimum=0)
         if self.dtype_policy.compute_dtype == "float16":
             # Keras would wrap the optimizer in a LossScaleOptimizer, which cannot hold two.
             raise ValueError(

@@ -99,6 +99,36 @@ DROPOUT = real(0, 1, high_open=True)  # [0, 1)
 PROBABILITY = real(0, 1, low_open=True)  # (0, 1]
 
 
+def add_output_argument(parser, default, what="run"):
+    """`--output`, the recipe's run directory (see `run_directory`)."""
+    parser.add_argument(
+        "--output",
+        default=default,
+        help=f"Output directory: new, empty, or an earlier {what} of the same command.",
+    )
+
+
+def add_evaluation_arguments(parser, prior_help=""):
+    """`--tokenizer`, `--prior`, `--data` and `--image-size` of the recipes that evaluate a
+    trained tokenizer and prior (`prior_help` ends the help of `--prior`)."""
+    parser.add_argument(
+        "--tokenizer",
+        default="vit_vqgan_tiny_fashion_mnist",
+        help="Tokenizer: preset name, preset directory or .keras file.",
+    )
+    parser.add_argument(
+        "--prior",
+        default="vim_tiny_fashion_mnist",
+        help=f"VIM: preset name, preset directory or .keras file{prior_help}.",
+    )
+    parser.add_argument(
+        "--data", default="fashion_mnist", help="'fashion_mnist', an image folder or 'tfds:NAME'."
+    )
+    parser.add_argument(
+        "--image-size", type=POSITIVE_INT, default=None, help="Square size (folder/TFDS)."
+    )
+
+
 def preset_config(parser, flag, cls, preset):
     """The configuration of a `cls` preset named by `flag` (a built-in name or a preset
     directory), without building the model; None for an hf:// or kaggle:// handle, which

@@ -43,8 +43,8 @@ class _KillAfterFirstEpoch(keras.callbacks.Callback):
 
 @contextlib.contextmanager
 def killed_after_first_epoch(recipe):
-    """Inside the block, the recipe's training is killed once its first epoch is
-    checkpointed (the run raises `Killed`)."""
+    """Inside the block, the training that `recipe` (a recipe, or the library module that
+    trains for it) runs is killed once its first epoch is checkpointed (it raises `Killed`)."""
     original = recipe.fit_resumable
 
     def fit_then_kill(*args, callbacks=(), **kwargs):

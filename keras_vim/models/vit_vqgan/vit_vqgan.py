@@ -4,7 +4,7 @@ import keras
 
 from keras_vim.distribution.layout_map import vit_vqgan_layout_map
 from keras_vim.layers.vit import ViTDecoder, ViTEncoder
-from keras_vim.models.vit_vqgan_presets import VIT_VQGAN_PRESETS
+from keras_vim.models.vit_vqgan.vit_vqgan_presets import VIT_VQGAN_PRESETS
 from keras_vim.models.vqgan_base import VQGANBase
 
 

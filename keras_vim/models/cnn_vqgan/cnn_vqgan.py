@@ -4,8 +4,9 @@ import keras
 
 from keras_vim.distribution.layout_map import cnn_vqgan_layout_map
 from keras_vim.layers.cnn import CNNDecoder, CNNEncoder, check_downsampling
-from keras_vim.models.cnn_vqgan_presets import CNN_VQGAN_PRESETS
+from keras_vim.models.cnn_vqgan.cnn_vqgan_presets import CNN_VQGAN_PRESETS
 from keras_vim.models.vqgan_base import VQGANBase
+from keras_vim.utils.checks import check_integer
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -80,13 +81,9 @@ class CnnVQGAN(VQGANBase):
             **kwargs,
         )
         self.channel_multipliers = check_downsampling(patch_size, channel_multipliers)
-        for name, value in (
-            ("filters", filters),
-            ("num_res_blocks", num_res_blocks),
-            ("latent_dim", latent_dim),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        filters = check_integer("filters", filters, minimum=1)
+        num_res_blocks = check_integer("num_res_blocks", num_res_blocks, minimum=1)
+        latent_dim = check_integer("latent_dim", latent_dim, minimum=1)
         self.filters = filters
         self.num_res_blocks = num_res_blocks
         levels = (filters, self.channel_multipliers, num_res_blocks)
