@@ -18,13 +18,13 @@ from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.models.vim_presets import VIM_PRESETS
 from keras_vim.sampling.draw import draw_tokens, seed_for_step
 from keras_vim.sampling.filters import check_sampling_args, classifier_free_guidance, filter_logits
-from keras_vim.sampling.loop import compile_function
 from keras_vim.sampling.rejection import rejection_sample
 from keras_vim.training.optimizer_build import build_optimizer_before_trace
 from keras_vim.training.vim_schedules import vim_optimizer
 from keras_vim.utils.arrays import concrete_numpy
 from keras_vim.utils.checked_batches import CheckedInputs
 from keras_vim.utils.checks import check_id_range, check_integer, check_real
+from keras_vim.utils.compiled import compiled_function
 
 _INPUT_KEYS = ("tokens", "class_ids")
 
@@ -49,13 +49,6 @@ def _is_array_like(x):
     return isinstance(x, (list, np.ndarray)) or (
         hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, keras.KerasTensor)
     )
-
-
-class _FunctionCache:
-    """Compiled generation functions, kept out of Keras' attribute tracking."""
-
-    def __init__(self):
-        self.functions = {}
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -210,7 +203,6 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
         )
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self.bits_per_token_tracker = keras.metrics.Mean(name="bits_per_token")
-        self._compiled = _FunctionCache()
         self.build()
 
     def build(self, input_shape=None):
@@ -482,8 +474,6 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
         """The compiled sampler for one static setting; temperature, top-p and the guidance
         scale are tensor inputs, so changing them does not compile again."""
         key = (num_samples, top_k, use_top_p, guided, self.dtype_policy.name)
-        if key in self._compiled.functions:
-            return self._compiled.functions[key]
         length = self.sequence_length
         seed_generator = self.sampling_seed_generator
 
@@ -524,9 +514,7 @@ class VIM(PresetMixin, CheckedInputs, keras.Model):
             tokens, _, _ = ops.fori_loop(1, length, body, (tokens, first, cache))
             return ops.reshape(tokens, (num_samples, *self.grid_size))
 
-        function = compile_function(self, generate_tokens)
-        self._compiled.functions[key] = function
-        return function
+        return compiled_function(self, key, lambda: generate_tokens)
 
     def generate(
         self,

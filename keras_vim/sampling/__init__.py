@@ -1,4 +1,4 @@
-"""Sampling from the VIM prior: logit filters, guidance, seeded draws, compiled loops and
+"""Sampling from the VIM prior: logit filters, guidance, seeded draws and
 classifier-based rejection sampling."""
 
 from keras_vim.sampling.draw import draw_tokens, seed_for_step
@@ -10,7 +10,6 @@ from keras_vim.sampling.filters import (
     top_k_filter,
     top_p_filter,
 )
-from keras_vim.sampling.loop import compile_function
 from keras_vim.sampling.rejection import (
     candidates_needed,
     check_acceptance_rate,
@@ -23,7 +22,6 @@ __all__ = [
     "check_acceptance_rate",
     "check_sampling_args",
     "classifier_free_guidance",
-    "compile_function",
     "draw_tokens",
     "filter_logits",
     "rejection_sample",

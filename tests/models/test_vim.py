@@ -181,9 +181,9 @@ def test_top_k_and_top_p_restrict_the_support(conditional):
     mass_before = np.where(logits > chosen[..., None], probabilities, 0).sum(-1)
     assert mass_before.max() < 0.3 + 1e-5
     # Temperature, top-p and guidance scale are inputs of the compiled sampler, not constants.
-    compiled = len(conditional._compiled.functions)
+    compiled = len(conditional._compiled_functions.functions)
     conditional.generate(class_ids=class_ids, top_p=0.6, temperature=2.0, seed=0)
-    assert len(conditional._compiled.functions) == compiled
+    assert len(conditional._compiled_functions.functions) == compiled
     unrestricted = numpy(conditional.generate(class_ids=class_ids, seed=0))
     unrestricted_ranks, *_ = ranks_and_probabilities(conditional, unrestricted, class_ids)
     assert unrestricted_ranks.max() > ranks.max()
