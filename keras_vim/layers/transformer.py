@@ -10,6 +10,7 @@ import math
 import keras
 from keras import ops
 
+from keras_vim import backend_ops
 from keras_vim.layers.decoding_weights import project, transposed_weights
 
 _MASK_VALUE = -1e9
@@ -33,17 +34,6 @@ def _dropout(layer, x, training):
     """`layer(x)` when it can drop anything: skipping the identity saves the layer call's
     overhead, which dominates the small steps of eager (PyTorch) sampling."""
     return layer(x, training=training) if training and layer.rate > 0 else x
-
-
-def _write_cache(cache, update, cache_index, overwrite):
-    """`cache` `(B, heads, S, head_dim)` with `update` `(B, T, heads, head_dim)` written at
-    positions `cache_index ...`."""
-    update = ops.cast(ops.transpose(update, (0, 2, 1, 3)), cache.dtype)
-    if overwrite and keras.backend.backend() == "torch":
-        index = int(cache_index)
-        cache[:, :, index : index + update.shape[2]] = update
-        return cache
-    return ops.slice_update(cache, [0, 0, cache_index, 0], update)
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -146,8 +136,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                     f"head_dim) tensors, got {type(cache).__name__}."
                 )
             keys, values = cache
-            key = _write_cache(keys, key, cache_index, overwrite_cache)
-            value = _write_cache(values, value, cache_index, overwrite_cache)
+            key = backend_ops.write_cache(keys, key, cache_index, overwrite_cache)
+            value = backend_ops.write_cache(values, value, cache_index, overwrite_cache)
             new_cache = (key, value)
             key_layout = "bnsh"
             key_positions = ops.arange(key.shape[2])

@@ -8,7 +8,7 @@ they differentiate is defined here once, in `keras.ops`.
 import keras
 from keras import ops
 
-from keras_vim.distribution.replicas import gather_replicas
+from keras_vim.backend_ops import gather_replicas
 from keras_vim.losses.adversarial import (
     discriminator_adversarial_loss,
     generator_adversarial_loss,
