@@ -40,6 +40,7 @@ from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, probe_fea
 from keras_vim.metrics.linear_probe import L2_GRID
 from keras_vim.models import VIM, VQGANBase
 from keras_vim.utils import flags
+from keras_vim.utils.checks import check_tokenizer_matches
 
 
 def parse_args(argv=None):
@@ -147,13 +148,7 @@ def load_model(cls, source):
 def load_models(tokenizer_source, prior_source):
     tokenizer = load_model(VQGANBase, tokenizer_source)
     prior = load_model(VIM, prior_source)
-    if tuple(tokenizer.grid_size) != tuple(prior.grid_size) or (
-        tokenizer.num_codes != prior.vocabulary_size
-    ):
-        raise ValueError(
-            f"The tokenizer ({tokenizer.grid_size} grid of {tokenizer.num_codes} codes) does not "
-            f"match the prior ({prior.grid_size} grid of {prior.vocabulary_size} codes)."
-        )
+    check_tokenizer_matches(tokenizer, prior)
     return tokenizer, prior
 
 

@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_vim.data import load_fashion_mnist, token_dataset, tokenize_dataset
 from keras_vim.models import VIM, VitVQGAN
-from keras_vim.models.vim_presets import VIM_PRESETS
+from keras_vim.models.vim.vim_presets import VIM_PRESETS
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_vqgan")
 GRID = (3, 4)
@@ -106,6 +106,68 @@ def test_cached_logits_equal_full_pass(conditional, unconditional, tokens, condi
     assert len(cache) == model.num_layers
     keys, values = cache[0]
     assert tuple(keys.shape) == tuple(values.shape) == (4, 2, LENGTH, 8)
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_the_decode_step_generate_runs_equals_the_full_pass(
+    conditional, unconditional, tokens, conditioned
+):
+    """`generate` compiles exactly these calls: the condition slot through
+    `backbone.start_cache`, then `decode_step` (the sampler's `next`) one token at a time,
+    with the transposed decoding kernels and the cache written in place."""
+    model = conditional if conditioned else unconditional
+    flat = tokens.reshape(4, LENGTH)
+    full = numpy(model((flat, CLASSES) if conditioned else flat))
+    condition_ids = CLASSES if conditioned else np.zeros(4, "int32")
+    weights = model.backbone.decoding_weights()
+    logits, cache = model.backbone.start_cache(condition_ids, weights, overwrite_cache=True)
+    next = model.decode_step(weights)
+    steps = [numpy(logits)]
+    for index in range(1, LENGTH):
+        logits, cache = next(ops.convert_to_tensor(flat[:, index - 1]), cache, index)
+        steps.append(numpy(logits))
+    np.testing.assert_allclose(np.stack(steps, axis=1), full, atol=1e-5)
+
+
+def test_greedy_sampler_set_by_compile_is_greedy_decoding(tokens):
+    keras.utils.set_random_seed(1)
+    model = VIM(**TINY, num_classes=3)
+    model.compile(optimizer="adam", sampler="greedy")
+    samples = numpy(model.generate(class_ids=SAMPLE_CLASSES, seed=5))
+    np.testing.assert_array_equal(samples, greedy(model, SAMPLE_CLASSES))
+    # Keywords a greedy sampler has not are refused by name.
+    with pytest.raises(TypeError, match="GreedySampler takes no `temperature`"):
+        model.generate(class_ids=SAMPLE_CLASSES, temperature=0.5)
+
+
+def test_a_compiled_sampler_keeps_what_generate_keywords_leave(conditional):
+    from keras_vim.sampling import Sampler
+
+    model = VIM(**TINY, num_classes=3, class_dropout=0.1)
+    model.set_weights(conditional.get_weights())
+    model.compile(optimizer="adam", sampler=Sampler(temperature=0.5, top_k=3))
+    np.testing.assert_array_equal(
+        numpy(model.generate(class_ids=SAMPLE_CLASSES, seed=2)),
+        numpy(conditional.generate(class_ids=SAMPLE_CLASSES, temperature=0.5, top_k=3, seed=2)),
+    )
+    np.testing.assert_array_equal(
+        numpy(model.generate(class_ids=SAMPLE_CLASSES, top_p=0.7, seed=2)),
+        numpy(
+            conditional.generate(
+                class_ids=SAMPLE_CLASSES, temperature=0.5, top_k=3, top_p=0.7, seed=2
+            )
+        ),
+    )
+
+
+def test_the_compiled_sampler_survives_saving(tmp_path):
+    from keras_vim.sampling import GreedySampler
+
+    model = VIM(**TINY, num_classes=3, class_dropout=0.1)
+    model.compile(optimizer="adam", sampler=GreedySampler(guidance_scale=2.0))
+    model.save(str(tmp_path / "vim.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "vim.keras"))
+    assert type(loaded.sampler) is GreedySampler and loaded.sampler.guidance_scale == 2.0
 
 
 def test_class_dropout_uses_the_null_class(tokens):
@@ -367,7 +429,7 @@ def test_presets():
     assert "random weights" in VIM.presets()["vim_base"]
     tiny = VIM.from_preset("vim_tiny", num_layers=1)
     assert tiny.grid_size == (8, 8) and tiny.vocabulary_size == 512 and tiny.num_classes == 10
-    assert len(tiny.blocks) == 1
+    assert len(tiny.backbone.blocks) == 1
 
 
 @pytest.fixture(scope="module")
