@@ -1,55 +1,16 @@
-"""Compiling a function of a model's weights once per backend, and one cache of such functions.
+"""Compiling a function of a model's weights once, and one cache of such functions.
 
 Models (`VIM.generate`, `VitVQGAN.encode` / `decode`), metrics and data pipelines run
-inference functions many times; each is compiled once per model and setting:
-
-- JAX: `jax.jit`, with the model's variables passed in as arguments and mapped through a
-  `keras.StatelessScope`, so new weights (after more training) need no re-tracing.
-- TensorFlow: `tf.function`.
-- PyTorch: eager under `torch.no_grad()` (`keras_vim.backend_ops.compile_step` compiles the
-  per-token step of a sampling loop where that pays).
-
-Loops inside such a function are `keras.ops.fori_loop` (`jax.lax.fori_loop`, `tf.while_loop`,
-or a Python loop on PyTorch).
+inference functions many times; each is compiled once per model and setting with
+`compile_function` (`jax.jit` / `tf.function` / eager under `torch.no_grad()`; its backend
+branch lives in `keras_vim.backend_ops` with the library's other backend-specific code).
+Loops inside such a function are `keras.ops.fori_loop` (`jax.lax.fori_loop`,
+`tf.while_loop`, or a Python loop on PyTorch).
 """
 
-import keras
+from keras_vim.backend_ops import compile_function
 
-
-def compile_function(model, function):
-    """Returns `function(*tensors)` compiled for the current backend, reading `model`'s weights.
-
-    `function` must be a pure function of tensors (Python constants are baked in) that reads
-    no variables other than `model.variables`.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        def stateless(variable_values, *args):
-            mapping = list(zip(model.variables, variable_values))
-            with keras.StatelessScope(state_mapping=mapping):
-                return function(*args)
-
-        jitted = jax.jit(stateless)
-
-        def run_jax(*args):
-            return jitted([variable.value for variable in model.variables], *args)
-
-        return run_jax
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function)
-    if backend == "torch":
-        import torch
-
-        def run_torch(*args):
-            with torch.no_grad():
-                return function(*args)
-
-        return run_torch
-    raise NotImplementedError(f"No compiled functions for the {backend!r} backend.")
+__all__ = ["compile_function", "compiled_function"]
 
 
 class _CompiledFunctions:
