@@ -375,22 +375,9 @@ class VIM(PresetMixin, VIMTraining, VIMInputs, keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "grid_size": list(self.grid_size),
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "mlp_dim": self.mlp_dim,
-                "num_classes": self.num_classes,
-                "dropout": self.dropout,
-                "class_dropout": self.class_dropout,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "initializer_range": self.initializer_range,
-                "seed": self.seed,
-            }
-        )
+        architecture = self.backbone.get_config()
+        config.update({name: architecture[name] for name in _ARCHITECTURE if name in architecture})
+        config.update({"class_dropout": self.class_dropout, "seed": self.seed})
         return config
 
 
