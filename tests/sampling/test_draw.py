@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_vim.sampling import top_k_filter, top_p_filter
 from keras_vim.backend_ops import inverse_cdf_draw
+from keras_vim.sampling import top_k_filter, top_p_filter
 
 
 def draw(logits, uniform):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_vim.backend_ops import kth_largest, kth_largest_by_bisection
 from keras_vim.sampling import (
     apply_temperature,
     check_sampling_args,
@@ -13,7 +14,6 @@ from keras_vim.sampling import (
     top_k_filter,
     top_p_filter,
 )
-from keras_vim.backend_ops import kth_largest, kth_largest_by_bisection
 
 PROBABILITIES = np.array([[0.05, 0.5, 0.15, 0.3], [0.25, 0.25, 0.4, 0.1]])
 LOGITS = np.log(PROBABILITIES).astype("float32")
