@@ -83,7 +83,7 @@ def keras_vim_case(mode, grid=GRID):
             "tokens",
         )
     # Uncached: one full forward pass per sampled token.
-    from keras_vim.sampling.loop import compile_function
+    from keras_vim.utils.compiled import compile_function
 
     forward = compile_function(model, lambda t, c: model((t, c), training=False))
     x, y = keras.ops.convert_to_tensor(tokens), keras.ops.convert_to_tensor(class_ids)

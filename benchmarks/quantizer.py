@@ -49,7 +49,7 @@ def _loss(outputs):
 
 def keras_vim_case(mode):
     """keras_vim's layer, compiled for the backend as inside a model's compiled step."""
-    from keras_vim.sampling.loop import compile_function
+    from keras_vim.utils.compiled import compile_function
 
     quantizer = keras_vim_quantizer()
     x = keras.ops.convert_to_tensor(inputs())

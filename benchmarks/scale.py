@@ -43,7 +43,7 @@ def model_family(name):
 
 
 def preset_config(name):
-    from keras_vim.models.vim_presets import VIM_PRESETS
+    from keras_vim.models.vim.vim_presets import VIM_PRESETS
     from keras_vim.models.vit_vqgan.vit_vqgan_presets import VIT_VQGAN_PRESETS
 
     presets = VIM_PRESETS if model_family(name) == "prior" else VIT_VQGAN_PRESETS

@@ -10,7 +10,7 @@ Two ways to feed the VIM prior:
 - `tokenize_on_the_fly`: a Python generator that encodes each image batch as it is drawn, for
   data augmented before tokenizing (the paper's stage-2 setting) or too large to cache. Keras
   accepts Python generators on every backend; the tokenizer runs compiled
-  (`keras_vim.sampling.compile_function`) but outside the `tf.data` graph, since a JAX or
+  (`keras_vim.utils.compiled.compile_function`) but outside the `tf.data` graph, since a JAX or
   PyTorch model cannot run inside it.
 """
 
@@ -24,9 +24,9 @@ import keras
 import numpy as np
 
 from keras_vim.data.shuffling import shuffle_and_repeat
-from keras_vim.sampling.loop import compile_function
 from keras_vim.utils.batches import call_padded
 from keras_vim.utils.checks import check_id_range, check_integer
+from keras_vim.utils.compiled import compiled_function
 
 CACHE_FORMAT = 1
 
@@ -73,8 +73,9 @@ def _batches(dataset, labels, batch_size):
         )
 
 
-# One compiled encoder per tokenizer, so repeated calls do not compile again.
-_ENCODERS = weakref.WeakKeyDictionary()
+# The largest batch each tokenizer's data encoder has seen (an int; the compiled encoder itself
+# is kept on the tokenizer, see `keras_vim.utils.compiled`).
+_LARGEST_BATCH = weakref.WeakKeyDictionary()
 
 
 def make_encoder(tokenizer):
@@ -83,18 +84,18 @@ def make_encoder(tokenizer):
     Batches smaller than the largest one seen are padded to its size, so a dataset
     whose last batch is short compiles one shape, not two.
     """
-    if tokenizer not in _ENCODERS:
-        _ENCODERS[tokenizer] = (compile_function(tokenizer, tokenizer.encode), [0])
-    encode, largest = _ENCODERS[tokenizer]
+    encode = compiled_function(tokenizer, "data_encoder", lambda: tokenizer.encode)
 
     def run(images):
         # Values are checked here, on the host: the compiled `encode` cannot read them.
         images = np.asarray(tokenizer.check_images(np.asarray(images)))
-        largest[0] = max(largest[0], len(images))
-        if not len(images):
+        count = len(images)
+        largest = max(_LARGEST_BATCH.get(tokenizer, 0), count)
+        _LARGEST_BATCH[tokenizer] = largest
+        if not count:
             return keras.ops.convert_to_numpy(encode(keras.ops.convert_to_tensor(images)))
         return call_padded(
-            lambda batch: encode(keras.ops.convert_to_tensor(batch)), (images,), largest[0]
+            lambda batch: encode(keras.ops.convert_to_tensor(batch)), (images,), largest
         )
 
     return run

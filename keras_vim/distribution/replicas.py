@@ -1,30 +1,8 @@
-"""Whole-batch statistics under TensorFlow's MirroredStrategy, where each replica runs its own
-copy of the train step on its share of the batch."""
+"""Losses under TensorFlow's MirroredStrategy, where each replica runs its own copy of the
+train step on its share of the batch (the whole-batch gather is
+`keras_vim.backend_ops.gather_replicas`)."""
 
 import keras
-
-
-def gather_replicas(x):
-    """`x` with the rows (axis 0) of every replica, in replica order; `x` itself elsewhere.
-
-    Only TensorFlow's `MirroredStrategy` (`keras_vim.distribution.configure("data")` on
-    TensorFlow) splits the batch into per-replica programs. There, state computed from the batch
-    (the quantizer's code usage and dead-code restarts, the codebook metrics) must see the whole
-    batch, or the replicas' copies of that state drift apart. JAX's distributions compile one
-    program over the global batch, and PyTorch runs on one device: nothing to gather.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return x
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return x
-    gathered = context.all_gather(x, axis=0)
-    if x.shape[0] is not None:
-        # Keep the batch static, as it was for one replica (the restart's indexing needs it).
-        gathered.set_shape((x.shape[0] * context.num_replicas_in_sync, *x.shape[1:]))
-    return gathered
 
 
 def scale_for_replicas(loss):

@@ -9,8 +9,9 @@ first step, and projects with `project`; the query, key and value kernels become
 matrix, so a step makes one product where it made three.
 """
 
-import keras
 from keras import ops
+
+from keras_vim import backend_ops
 
 
 def transposed_weights(*denses):
@@ -29,13 +30,7 @@ def transposed_weights(*denses):
 
 def project(inputs, weights, activation=None):
     """`inputs @ kernel + bias` for `weights` from `transposed_weights` (then `activation`)."""
-    kernel = weights["kernel"]
-    if keras.backend.backend() == "torch":
-        # PyTorch's einsum runs this as a batched product, at about half the speed of a matmul
-        # with the transposed view (TensorFlow's matmul would copy the transpose instead).
-        outputs = ops.matmul(inputs, ops.transpose(kernel))
-    else:
-        outputs = ops.einsum("...k,nk->...n", inputs, kernel)
+    outputs = backend_ops.project(inputs, weights["kernel"])
     if weights["bias"] is not None:
         outputs = outputs + weights["bias"]
     return outputs if activation is None else activation(outputs)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_vim.distribution.replicas import gather_replicas
+from keras_vim.backend_ops import gather_replicas
 from keras_vim.utils.checks import check_integer, check_real
 
 # How the VQ loss reduces the squared error of each latent over the code dimensions: "sum" is the

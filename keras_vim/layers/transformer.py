@@ -10,6 +10,7 @@ import math
 import keras
 from keras import ops
 
+from keras_vim import backend_ops
 from keras_vim.layers.decoding_weights import project, transposed_weights
 
 _MASK_VALUE = -1e9
@@ -35,15 +36,33 @@ def _dropout(layer, x, training):
     return layer(x, training=training) if training and layer.rate > 0 else x
 
 
-def _write_cache(cache, update, cache_index, overwrite):
-    """`cache` `(B, heads, S, head_dim)` with `update` `(B, T, heads, head_dim)` written at
-    positions `cache_index ...`."""
-    update = ops.cast(ops.transpose(update, (0, 2, 1, 3)), cache.dtype)
-    if overwrite and keras.backend.backend() == "torch":
-        index = int(cache_index)
-        cache[:, :, index : index + update.shape[2]] = update
-        return cache
-    return ops.slice_update(cache, [0, 0, cache_index, 0], update)
+def _causal_mask(length):
+    positions = ops.arange(length)
+    return positions[None, :] <= positions[:, None]
+
+
+def einsum_attention(query, key, value, mask, compute_dtype, dropout=None, key_layout="bsnh"):
+    """Softmax attention of `query` `(B, T, heads, head_dim)` over keys and values
+    `(B, S, heads, head_dim)` (`key_layout="bsnh"`) or `(B, heads, S, head_dim)` (`"bnsh"`, a
+    cache's layout, read without copies); `mask` `(T, S)` keeps True entries. The scores and
+    the softmax are float32 (a bfloat16 softmax over long rows loses too much precision); the
+    weighted sum is in `compute_dtype`. `dropout` (optional) acts on the probabilities.
+    Returns `(B, T, heads, head_dim)`.
+    """
+    scores = ops.einsum(
+        f"btnh,{key_layout}->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")
+    )
+    scores = scores / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = ops.where(mask[None, None], scores, _MASK_VALUE)
+    probabilities = ops.softmax(scores, axis=-1)
+    if dropout is not None:
+        probabilities = dropout(probabilities)
+    return ops.einsum(
+        f"bnts,{key_layout}->btnh",
+        ops.cast(probabilities, compute_dtype),
+        ops.cast(value, compute_dtype),
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")
@@ -108,6 +127,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         for layer in (self.query, self.key, self.value, self.attention_output):
             layer.build(input_shape)
 
+    def _drop_probabilities(self, training):
+        return lambda probabilities: _dropout(self.attention_dropout, probabilities, training)
+
     def _split_heads(self, x):
         return ops.reshape(x, (-1, x.shape[1], self.num_heads, self.head_dim))
 
@@ -135,9 +157,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         query, key, value = (self._split_heads(t) for t in (query, key, value))
         query_length = inputs.shape[1]
 
-        # Keys and values are (B, S, heads, head_dim), or (B, heads, S, head_dim) in a cache.
-        key_layout = "bsnh"
-        if cache is not None:
+        if cache is None:
+            mask = _causal_mask(query_length) if self.causal else None
+
+            def einsum():
+                dropout = self._drop_probabilities(training)
+                return einsum_attention(query, key, value, mask, self.compute_dtype, dropout)
+
+            if training and self.dropout > 0:
+                attended = einsum()  # the fused op has no dropout on the probabilities
+            else:  # fused where the backend has it (keras_vim.backend_ops)
+                attended = backend_ops.full_attention(query, key, value, self.causal, einsum)
+        else:
             if cache_index is None:
                 raise ValueError("`cache_index` is required when `cache` is given.")
             if not isinstance(cache, (tuple, list)) or len(cache) != 2:
@@ -146,34 +177,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                     f"head_dim) tensors, got {type(cache).__name__}."
                 )
             keys, values = cache
-            key = _write_cache(keys, key, cache_index, overwrite_cache)
-            value = _write_cache(values, value, cache_index, overwrite_cache)
+            key = backend_ops.write_cache(keys, key, cache_index, overwrite_cache)
+            value = backend_ops.write_cache(values, value, cache_index, overwrite_cache)
             new_cache = (key, value)
-            key_layout = "bnsh"
             key_positions = ops.arange(key.shape[2])
             query_positions = ops.arange(query_length) + cache_index
             # Unfilled cache slots lie after the current position, so the causal rule masks them.
             mask = key_positions[None, :] <= query_positions[:, None]
-        elif self.causal:
-            positions = ops.arange(query_length)
-            mask = positions[None, :] <= positions[:, None]
-        else:
-            mask = None
-
-        # Scores and softmax in float32: bfloat16 softmax over long rows loses too much precision.
-        scores = ops.einsum(
-            f"btnh,{key_layout}->bnts", ops.cast(query, "float32"), ops.cast(key, "float32")
-        )
-        scores = scores / math.sqrt(self.head_dim)
-        if mask is not None:
-            scores = ops.where(mask[None, None], scores, _MASK_VALUE)
-        probabilities = ops.softmax(scores, axis=-1)
-        probabilities = _dropout(self.attention_dropout, probabilities, training)
-        attended = ops.einsum(
-            f"bnts,{key_layout}->btnh",
-            ops.cast(probabilities, self.compute_dtype),
-            ops.cast(value, self.compute_dtype),
-        )
+            attended = einsum_attention(
+                query, key, value, mask, self.compute_dtype, key_layout="bnsh"
+            )
         attended = ops.reshape(attended, (-1, query_length, self.hidden_dim))
         if decoding_weights is None:
             output = tokenwise(self.attention_output, attended)

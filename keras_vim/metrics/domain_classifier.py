@@ -16,9 +16,9 @@ from keras import ops
 
 from keras_vim.distribution.setup import no_distribution
 from keras_vim.metrics.batches import image_batches
-from keras_vim.sampling.loop import compile_function
 from keras_vim.utils.batches import call_padded
 from keras_vim.utils.checks import check_integer, check_real
+from keras_vim.utils.compiled import compiled_function
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 CLASSIFIER_WEIGHTS = os.path.join(ASSETS_DIR, "fashion_mnist_classifier.weights.h5")
@@ -81,7 +81,6 @@ class FashionMNISTClassifier(keras.Model):
         )
         self.feature_dropout = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
         self.logits_dense = keras.layers.Dense(num_classes, dtype=policy, name="logits")
-        self._functions = {}
 
     def build(self, input_shape=None):
         shape = (None, *IMAGE_SHAPE)
@@ -108,15 +107,12 @@ class FashionMNISTClassifier(keras.Model):
         return (input_shape[0], self.num_classes)
 
     def _function(self):
-        if "outputs" not in self._functions:
+        def outputs(images):
+            features = self._features(images)
+            logits = ops.cast(self.logits_dense(features), "float32")
+            return ops.cast(features, "float32"), ops.softmax(logits, axis=-1)
 
-            def outputs(images):
-                features = self._features(images)
-                logits = ops.cast(self.logits_dense(features), "float32")
-                return ops.cast(features, "float32"), ops.softmax(logits, axis=-1)
-
-            self._functions["outputs"] = compile_function(self, outputs)
-        return self._functions["outputs"]
+        return compiled_function(self, "outputs", lambda: outputs)
 
     def outputs(self, images, batch_size=500, max_images=None):
         """Features and class probabilities of images (an array or a batched dataset).

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_vim.sampling.loop import compile_function
 from keras_vim.utils.batches import call_padded
 from keras_vim.utils.checks import check_id_range, check_integer, check_real
+from keras_vim.utils.compiled import compile_function
 
 # Strengths of the L2 penalty `l2 / 2 * ||W||^2` added to the mean cross-entropy, tried on
 # the validation split (standardized features: one grid serves any feature scale).

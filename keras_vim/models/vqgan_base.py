@@ -11,19 +11,12 @@ from keras_vim.layers.patching import _to_pair
 from keras_vim.layers.quantizer import VectorQuantizer
 from keras_vim.losses.reconstruction import logit_laplace_mean
 from keras_vim.models.preset_mixin import PresetMixin
-from keras_vim.sampling.loop import compile_function
 from keras_vim.training import VQGANTrainer
 from keras_vim.training.vqgan_trainer import unpack_images
 from keras_vim.utils.arrays import concrete_numpy
 from keras_vim.utils.checked_batches import CheckedInputs
 from keras_vim.utils.checks import check_id_range, check_image_values, check_integer, check_real
-
-
-class _CompiledFunctions:
-    """Compiled inference functions, kept out of Keras' attribute tracking."""
-
-    def __init__(self):
-        self.functions = {}
+from keras_vim.utils.compiled import compiled_function
 
 
 class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
@@ -134,7 +127,6 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
             dtype=policy,
         )
         self._build_codebook_metrics(self.num_codes)
-        self._compiled = _CompiledFunctions()
         self.build((None, *self.image_size, self.channels))
 
     def build(self, input_shape):
@@ -290,9 +282,7 @@ class VQGANBase(PresetMixin, CheckedInputs, VQGANTrainer):
 
     def _compiled_function(self, name, function):
         # Eager Keras ops dispatch one by one (~3x slower on JAX and TensorFlow at 64x64).
-        if name not in self._compiled.functions:
-            self._compiled.functions[name] = compile_function(self, function)
-        return self._compiled.functions[name]
+        return compiled_function(self, name, lambda: function)
 
     def get_config(self):
         config = super().get_config()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from keras_vim.data.sources import load_dataset
-from keras_vim.utils.checks import check_integer
+from keras_vim.utils.checks import check_integer, check_tokenizer_matches
 
 
 def load_model(cls, source):
@@ -37,13 +37,7 @@ def load_tokenizer_and_prior(tokenizer_source, prior_source):
 
     tokenizer = load_model(VQGANBase, tokenizer_source)
     prior = load_model(VIM, prior_source)
-    if tuple(tokenizer.grid_size) != tuple(prior.grid_size) or (
-        tokenizer.num_codes != prior.vocabulary_size
-    ):
-        raise ValueError(
-            f"The tokenizer ({tokenizer.grid_size} grid of {tokenizer.num_codes} codes) does not "
-            f"match the prior ({prior.grid_size} grid of {prior.vocabulary_size} codes)."
-        )
+    check_tokenizer_matches(tokenizer, prior)
     return tokenizer, prior
 
 

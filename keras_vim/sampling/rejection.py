@@ -10,12 +10,11 @@ requested one because of the rounding up.
 """
 
 import math
-import numbers
 
 import numpy as np
 from keras import ops
 
-from keras_vim.utils.checks import check_integer, check_real
+from keras_vim.utils.checks import check_integer, check_real, check_tokenizer_matches
 
 
 def check_acceptance_rate(acceptance_rate):
@@ -52,42 +51,15 @@ def _probabilities(classifier, images, expected):
     return probabilities
 
 
-def _check_tokenizer(prior, tokenizer):
-    if tuple(tokenizer.grid_size) != tuple(prior.grid_size):
-        raise ValueError(
-            f"The tokenizer's grid {tuple(tokenizer.grid_size)} differs from the prior's "
-            f"{tuple(prior.grid_size)}."
-        )
-    if tokenizer.num_codes != prior.vocabulary_size:
-        raise ValueError(
-            f"The tokenizer has {tokenizer.num_codes} codes but the prior's vocabulary_size is "
-            f"{prior.vocabulary_size}."
-        )
-
-
 def _requested_classes(prior, num_samples, class_ids):
     """The requested class ids as a numpy array (None for an unconditional prior) and `n`."""
-    if prior.num_classes is None:
-        prior.check_class_ids(class_ids)
-        return None, check_integer("num_samples", num_samples, minimum=1)
-    if class_ids is None:
-        prior.check_class_ids(None)
-    num_samples = check_integer("num_samples", num_samples, minimum=1, allow_none=True)
-    if isinstance(class_ids, numbers.Integral) and not isinstance(class_ids, bool):
-        class_ids = np.full((1 if num_samples is None else num_samples,), class_ids)
-    class_ids = np.asarray(ops.convert_to_numpy(prior.check_class_ids(class_ids)), "int32")
-    if not len(class_ids):
-        raise ValueError("`class_ids` is empty.")
-    if num_samples is not None and num_samples != len(class_ids):
-        raise ValueError(
-            f"`num_samples`={num_samples} differs from the {len(class_ids)} `class_ids`."
-        )
-    if class_ids.max() >= prior.num_classes:
+    class_ids, count = prior.check_sampling_request(num_samples, class_ids)
+    if class_ids is not None and class_ids.max() >= prior.num_classes:
         raise ValueError(
             f"`class_ids` must be real classes in [0, {prior.num_classes - 1}] for rejection "
             f"sampling, got {class_ids.max()} (the null class)."
         )
-    return class_ids, len(class_ids)
+    return class_ids, count
 
 
 def _chunks(count, batch_size):
@@ -158,7 +130,7 @@ def rejection_sample(
     if "num_samples" in generate_kwargs or "class_ids" in generate_kwargs:
         raise ValueError("Pass `num_samples` / `class_ids` once.")
     _check_classifier(classifier)
-    _check_tokenizer(prior, tokenizer)
+    check_tokenizer_matches(tokenizer, prior)
     requested, count = _requested_classes(prior, num_samples, class_ids)
 
     # The candidates: per class (class-conditional) or all at once (unconditional).

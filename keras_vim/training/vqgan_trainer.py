@@ -9,7 +9,7 @@ provide (its forward pass, quantizer, discriminator) is declared in `tokenizer_h
 import keras
 from keras import ops
 
-from keras_vim.distribution.replicas import gather_replicas
+from keras_vim.backend_ops import gather_replicas
 from keras_vim.losses.adversarial import (
     discriminator_adversarial_loss,
     generator_adversarial_loss,

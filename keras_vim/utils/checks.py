@@ -119,3 +119,18 @@ def check_image_values(name, images, tolerance=0.0):
             f"Float `{name}` must be in [0, 1], got values in [{low:.4g}, {high:.4g}] "
             "(divide 8-bit values by 255)."
         )
+
+
+def check_tokenizer_matches(tokenizer, prior):
+    """Raises a ValueError unless `tokenizer` (its `grid_size`, `num_codes`) makes the token
+    grids `prior` (its `grid_size`, `vocabulary_size`) models."""
+    if tuple(tokenizer.grid_size) != tuple(prior.grid_size):
+        raise ValueError(
+            f"The tokenizer's grid {tuple(tokenizer.grid_size)} differs from the prior's "
+            f"{tuple(prior.grid_size)}."
+        )
+    if tokenizer.num_codes != prior.vocabulary_size:
+        raise ValueError(
+            f"The tokenizer has {tokenizer.num_codes} codes but the prior's vocabulary_size is "
+            f"{prior.vocabulary_size}."
+        )

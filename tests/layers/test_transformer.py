@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_vim import backend_ops
 from keras_vim.layers import MultiHeadSelfAttention, TransformerBlock
+from keras_vim.layers.transformer import _causal_mask, einsum_attention
 
 
 def _numpy_attention(x, layer, causal):
@@ -90,3 +92,41 @@ def test_block_serialization_round_trip(rng, tmp_path):
 def test_bad_head_count():
     with pytest.raises(ValueError, match="divisible by `num_heads`"):
         MultiHeadSelfAttention(num_heads=3, hidden_dim=8)
+
+
+def full_pass_attention(query, key, value, causal, compute_dtype="float32"):
+    """The full pass's attention as the layer calls it (fused where the backend has it)."""
+    mask = _causal_mask(query.shape[1]) if causal else None
+    return backend_ops.full_attention(
+        query, key, value, causal, lambda: einsum_attention(query, key, value, mask, compute_dtype)
+    )
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_full_pass_attention_equals_the_einsum_path(rng, causal):
+    query, key, value = (
+        ops.convert_to_tensor(rng.normal(size=(2, 9, 3, 8)).astype("float32")) for _ in range(3)
+    )
+    mask = _causal_mask(9) if causal else None
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(full_pass_attention(query, key, value, causal)),
+        ops.convert_to_numpy(einsum_attention(query, key, value, mask, "float32")),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_full_pass_attention_takes_a_float32_softmax_under_bfloat16(rng):
+    # Long rows of large scores: a bfloat16 softmax (TensorFlow's fused op) is off by ~2 here,
+    # a float32 one only by the bfloat16 rounding of inputs and output (~0.3).
+    query, key, value = (rng.normal(size=(2, 512, 4, 32)).astype("float32") * 3 for _ in range(3))
+    reference = ops.convert_to_numpy(
+        einsum_attention(
+            *(ops.convert_to_tensor(x) for x in (query, key, value)), _causal_mask(512), "float32"
+        )
+    )
+    low = [ops.cast(ops.convert_to_tensor(x), "bfloat16") for x in (query, key, value)]
+    attended = full_pass_attention(*low, causal=True, compute_dtype="bfloat16")
+    assert keras.backend.standardize_dtype(attended.dtype) == "bfloat16"
+    error = np.abs(ops.convert_to_numpy(ops.cast(attended, "float32")) - reference).max()
+    assert error < 0.6, error

@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_vim.data import load_fashion_mnist, token_dataset, tokenize_dataset
 from keras_vim.models import VIM, VitVQGAN
-from keras_vim.models.vim_presets import VIM_PRESETS
+from keras_vim.models.vim.vim_presets import VIM_PRESETS
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_vqgan")
 GRID = (3, 4)
@@ -108,6 +108,68 @@ def test_cached_logits_equal_full_pass(conditional, unconditional, tokens, condi
     assert tuple(keys.shape) == tuple(values.shape) == (4, 2, LENGTH, 8)
 
 
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_the_decode_step_generate_runs_equals_the_full_pass(
+    conditional, unconditional, tokens, conditioned
+):
+    """`generate` compiles exactly these calls: the condition slot through
+    `backbone.start_cache`, then `decode_step` (the sampler's `next`) one token at a time,
+    with the transposed decoding kernels and the cache written in place."""
+    model = conditional if conditioned else unconditional
+    flat = tokens.reshape(4, LENGTH)
+    full = numpy(model((flat, CLASSES) if conditioned else flat))
+    condition_ids = CLASSES if conditioned else np.zeros(4, "int32")
+    weights = model.backbone.decoding_weights()
+    logits, cache = model.backbone.start_cache(condition_ids, weights, overwrite_cache=True)
+    next = model.decode_step(weights)
+    steps = [numpy(logits)]
+    for index in range(1, LENGTH):
+        logits, cache = next(ops.convert_to_tensor(flat[:, index - 1]), cache, index)
+        steps.append(numpy(logits))
+    np.testing.assert_allclose(np.stack(steps, axis=1), full, atol=1e-5)
+
+
+def test_greedy_sampler_set_by_compile_is_greedy_decoding(tokens):
+    keras.utils.set_random_seed(1)
+    model = VIM(**TINY, num_classes=3)
+    model.compile(optimizer="adam", sampler="greedy")
+    samples = numpy(model.generate(class_ids=SAMPLE_CLASSES, seed=5))
+    np.testing.assert_array_equal(samples, greedy(model, SAMPLE_CLASSES))
+    # Keywords a greedy sampler has not are refused by name.
+    with pytest.raises(TypeError, match="GreedySampler takes no `temperature`"):
+        model.generate(class_ids=SAMPLE_CLASSES, temperature=0.5)
+
+
+def test_a_compiled_sampler_keeps_what_generate_keywords_leave(conditional):
+    from keras_vim.sampling import Sampler
+
+    model = VIM(**TINY, num_classes=3, class_dropout=0.1)
+    model.set_weights(conditional.get_weights())
+    model.compile(optimizer="adam", sampler=Sampler(temperature=0.5, top_k=3))
+    np.testing.assert_array_equal(
+        numpy(model.generate(class_ids=SAMPLE_CLASSES, seed=2)),
+        numpy(conditional.generate(class_ids=SAMPLE_CLASSES, temperature=0.5, top_k=3, seed=2)),
+    )
+    np.testing.assert_array_equal(
+        numpy(model.generate(class_ids=SAMPLE_CLASSES, top_p=0.7, seed=2)),
+        numpy(
+            conditional.generate(
+                class_ids=SAMPLE_CLASSES, temperature=0.5, top_k=3, top_p=0.7, seed=2
+            )
+        ),
+    )
+
+
+def test_the_compiled_sampler_survives_saving(tmp_path):
+    from keras_vim.sampling import GreedySampler
+
+    model = VIM(**TINY, num_classes=3, class_dropout=0.1)
+    model.compile(optimizer="adam", sampler=GreedySampler(guidance_scale=2.0))
+    model.save(str(tmp_path / "vim.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "vim.keras"))
+    assert type(loaded.sampler) is GreedySampler and loaded.sampler.guidance_scale == 2.0
+
+
 def test_class_dropout_uses_the_null_class(tokens):
     model = VIM(**TINY, num_classes=3, class_dropout=0.999)
     dropped = numpy(model((tokens, np.array([0, 1, 2, 0])), training=True))
@@ -181,9 +243,9 @@ def test_top_k_and_top_p_restrict_the_support(conditional):
     mass_before = np.where(logits > chosen[..., None], probabilities, 0).sum(-1)
     assert mass_before.max() < 0.3 + 1e-5
     # Temperature, top-p and guidance scale are inputs of the compiled sampler, not constants.
-    compiled = len(conditional._compiled.functions)
+    compiled = len(conditional._compiled_functions.functions)
     conditional.generate(class_ids=class_ids, top_p=0.6, temperature=2.0, seed=0)
-    assert len(conditional._compiled.functions) == compiled
+    assert len(conditional._compiled_functions.functions) == compiled
     unrestricted = numpy(conditional.generate(class_ids=class_ids, seed=0))
     unrestricted_ranks, *_ = ranks_and_probabilities(conditional, unrestricted, class_ids)
     assert unrestricted_ranks.max() > ranks.max()
@@ -372,7 +434,7 @@ def test_presets():
     assert "random weights" in VIM.presets()["vim_base"]
     tiny = VIM.from_preset("vim_tiny", num_layers=1)
     assert tiny.grid_size == (8, 8) and tiny.vocabulary_size == 512 and tiny.num_classes == 10
-    assert len(tiny.blocks) == 1
+    assert len(tiny.backbone.blocks) == 1
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,20 @@
 """The two-level inverse-CDF draw (JAX's sampler): never a token of probability 0, right odds.
 
-`_inverse_cdf_draw` is pure keras.ops, so it is tested directly on every backend.
+`inverse_cdf_draw` is pure keras.ops, so it is tested directly on every backend.
 """
 
 import numpy as np
 import pytest
 from keras import ops
 
+from keras_vim.backend_ops import inverse_cdf_draw
 from keras_vim.sampling import top_k_filter, top_p_filter
-from keras_vim.sampling.draw import _inverse_cdf_draw
 
 
 def draw(logits, uniform):
     logits = ops.convert_to_tensor(np.asarray(logits, "float32"))
     uniform = ops.convert_to_tensor(np.asarray(uniform, "float32").reshape(-1, 1))
-    return ops.convert_to_numpy(_inverse_cdf_draw(logits, uniform))
+    return ops.convert_to_numpy(inverse_cdf_draw(logits, uniform))
 
 
 def softmax(logits):

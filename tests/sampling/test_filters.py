@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_vim.backend_ops import kth_largest, kth_largest_by_bisection
 from keras_vim.sampling import (
     apply_temperature,
     check_sampling_args,
@@ -13,7 +14,6 @@ from keras_vim.sampling import (
     top_k_filter,
     top_p_filter,
 )
-from keras_vim.sampling.filters import kth_largest
 
 PROBABILITIES = np.array([[0.05, 0.5, 0.15, 0.3], [0.25, 0.25, 0.4, 0.1]])
 LOGITS = np.log(PROBABILITIES).astype("float32")
@@ -41,8 +41,10 @@ def test_top_k_support(k, expected):
     np.testing.assert_allclose(values[kept(filtered)], LOGITS[kept(filtered)], rtol=1e-6)
 
 
+# The bisection is JAX's path (keras_vim.backend_ops) but pure keras.ops: tested everywhere.
+@pytest.mark.parametrize("find", [kth_largest, kth_largest_by_bisection])
 @pytest.mark.parametrize("k", [1, 64, 999])
-def test_kth_largest_matches_a_sort(k):
+def test_kth_largest_matches_a_sort(k, find):
     values = np.random.default_rng(0).normal(size=(6, 1000)).astype("float32")
     values[1, :50] = values[1, 7]  # a run of ties
     values[2] = -np.abs(values[2])  # all negative
@@ -50,7 +52,7 @@ def test_kth_largest_matches_a_sort(k):
     values[4] = np.where(np.arange(1000) % 2, 0.0, -0.0)  # signed zeros
     values[5] *= 1e30
     expected = np.sort(values, axis=-1)[:, -k][:, None]
-    found = ops.convert_to_numpy(kth_largest(ops.convert_to_tensor(values), k))
+    found = ops.convert_to_numpy(find(ops.convert_to_tensor(values), k))
     np.testing.assert_array_equal(found, expected)
 
 
