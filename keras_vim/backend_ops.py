@@ -17,6 +17,18 @@ def _backend():
     return keras.backend.backend()
 
 
+def backend_name():
+    """The Keras backend's name, for the records runs and presets keep (not a branch)."""
+    return _backend()
+
+
+def steps_take_state():
+    """Whether Keras' compiled train/test/predict functions take the model's state as an
+    argument and hand a new one back (JAX's stateless steps): a step that fails must then
+    give the state back itself, or the model keeps none (`keras_vim.utils.checked_batches`)."""
+    return _backend() == "jax"
+
+
 # --- compiled inference functions ---------------------------------------------------------
 
 

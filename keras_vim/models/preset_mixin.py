@@ -25,6 +25,7 @@ import keras
 # keras < 3.16, and the preset tests cover these two functions on every backend.
 from keras.src.saving import saving_lib
 
+from keras_vim import backend_ops
 from keras_vim.models.preset_handles import download_preset, is_hub_handle
 from keras_vim.utils.replaced_directory import replaced_directory
 
@@ -230,7 +231,7 @@ class PresetMixin:
             "class_name": type(self).__name__,
             "keras_version": keras.__version__,
             "keras_vim_version": __import__("keras_vim").__version__,
-            "backend_saved_with": keras.backend.backend(),
+            "backend_saved_with": backend_ops.backend_name(),
             "parameter_count": int(self.count_params()),
             "weights_files": [WEIGHTS_FILE, *self.preset_extra_weights.values()],
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),

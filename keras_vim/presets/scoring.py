@@ -5,9 +5,9 @@ images), so these scores can be reproduced offline: the tests recompute them fro
 preset files and compare them with the `scores.json` written when the presets were made.
 """
 
-import keras
 import numpy as np
 
+from keras_vim import backend_ops
 from keras_vim.data.pipeline import default_dataset
 from keras_vim.data.tokenized import token_dataset, tokenize_dataset, tokenizer_fingerprint
 from keras_vim.metrics.tokenizer_evaluation import evaluate_tokenizer
@@ -72,5 +72,5 @@ def score_prior(prior, tokenizer):
         "bits_per_token": float(logs["bits_per_token"]),
         "accuracy": float(logs["accuracy"]),
         "tokens": int(np.prod(ids.shape)),
-        "backend": keras.backend.backend(),
+        "backend": backend_ops.backend_name(),
     }

@@ -28,6 +28,8 @@ import types
 import keras
 import numpy as np
 
+from keras_vim import backend_ops
+
 
 class BatchChecker:
     """Runs `check(batch)` (numpy arrays in the batch's structure; it raises on a bad batch)
@@ -206,7 +208,7 @@ class CheckedInputs:
         return self.predict_function
 
     def _handing_state_back(self, function, state_names):
-        if keras.backend.backend() != "jax" or getattr(function, "hands_state_back", False):
+        if not backend_ops.steps_take_state() or getattr(function, "hands_state_back", False):
             return function
 
         def step(state, iterator):

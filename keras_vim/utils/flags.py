@@ -13,8 +13,7 @@ import math
 import os
 import sys
 
-import keras
-
+from keras_vim import backend_ops
 from keras_vim.models.preset_handles import is_hub_handle
 from keras_vim.models.preset_mixin import CONFIG_FILE, PACKAGED_PRESETS_DIR
 from keras_vim.utils.run_directory import RunDirectory
@@ -255,7 +254,7 @@ def run_settings(args, exclude=("output",)):
     """The settings a run directory and its checkpoint record: every flag but `exclude`,
     and the backend."""
     settings = {k: v for k, v in vars(args).items() if k not in exclude}
-    return {"backend": keras.backend.backend(), **settings}
+    return {"backend": backend_ops.backend_name(), **settings}
 
 
 def run_directory(args, exclude=("output",)):
