@@ -25,8 +25,9 @@ generative model improves. Here, on Fashion-MNIST tokens of the shipped tokenize
     KERAS_BACKEND=jax python -m benchmarks.reproduce.probe_depth
     KERAS_BACKEND=jax python -m benchmarks.reproduce.probe_depth --configs 4x128 8x128 --augment
 
-Writes `probe_depth.json` and `probe_depth.png` (test accuracy per block, one line per prior
-and training length, the controls as dashed lines) to `--output` (default
+Writes `probe_depth.json`, `probe_depth.png` (test accuracy per block, one line per prior
+and training length, the controls as dashed lines) and each trained prior as a preset directory
+(`priors/8x128`, `priors/8x128_aug`, ...) to `--output` (default
 `benchmarks/reproduce/results/`). The JSON is rewritten after every probe; a later run with
 other `--configs`, `--steps` or `--augment` adds its rows to it and skips the rows it already
 holds, so an interrupted run continues and the study grows one command at a time.
@@ -425,6 +426,9 @@ def main(argv=None):
         if all(study.done(label) for label in labels.values()):
             continue
         prior, keep = train_prior(config, ids["train"], args, tokenizer, train_images)
+        # The fully trained prior, as a preset `recipes/linear_probe.py --prior` takes.
+        saved = os.path.join(args.output, "priors", labels[args.steps].split(",")[0])
+        prior.save_to_preset(saved.replace(" ", "_").replace("+", ""))
         for step, label in labels.items():
             prior.set_weights(keep.kept[step])
             study.blocks_row(

@@ -139,6 +139,8 @@ def test_a_tiny_study_end_to_end_and_its_resumption(tmp_path):
     assert len(final["best_block_seeds"]["seeds"]) == 2  # the headline row: every probe seed
     assert final["held_out_bits_per_token"] > 0
     assert os.path.exists(tmp_path / "probe_depth.png")
+    saved = VIM.from_preset(str(tmp_path / "priors" / "1x32"))  # the trained prior, kept
+    assert saved.num_layers == 1 and saved.num_classes is None
     # Run again: every row is there, nothing is measured twice.
     again = probe_depth.main(argv)
     assert [r["name"] for r in again["results"]] == names
