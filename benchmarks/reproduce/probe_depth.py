@@ -349,7 +349,9 @@ def main(argv=None):
         "KERAS_BACKEND=jax python -m benchmarks.reproduce.probe_depth "
         f"--configs {' '.join(args.configs)} --steps {args.steps} --probe-at "
         f"{' '.join(map(str, args.probe_at))} --batch-size {args.batch_size} --learning-rate "
-        f"{args.learning_rate:g} --seed {args.seed}" + (" --augment" if args.augment else "")
+        f"{args.learning_rate:g} --seed {args.seed} --random-seeds "
+        f"{' '.join(map(str, args.random_seeds))} --probe-seeds "
+        f"{' '.join(map(str, args.probe_seeds))}" + (" --augment" if args.augment else "")
     )
     record = {
         "study": "linear probe per block (paper section 4.2)",
