@@ -29,6 +29,7 @@ import keras_vim
 from benchmarks.reproduce.codebook_ablation import build_tokenizer
 from benchmarks.reproduce.training import (
     add_result,
+    compile_prior,
     measure,
     test_images,
     train_batches,
@@ -71,17 +72,7 @@ def training_images(count):
 def train_prior(ids, labels, args):
     """`vim_tiny` trained on `(ids, labels)` from the fixed seed; returns it and its seconds."""
     keras.utils.set_random_seed(args.seed)
-    prior = VIM.from_preset("vim_tiny")
-    warmup = max(1, args.prior_steps // 20)
-    prior.compile(
-        optimizer=keras_vim.training.vim_optimizer(
-            total_steps=args.prior_steps,
-            warmup_steps=warmup,
-            peak_learning_rate=args.prior_learning_rate,
-            final_learning_rate=args.prior_learning_rate / 10,
-            decay_start=warmup,
-        )
-    )
+    prior = compile_prior(VIM.from_preset("vim_tiny"), args.prior_steps, args.prior_learning_rate)
     data = keras_vim.data.token_dataset(
         ids, labels, batch_size=64, seed=args.seed, repeat=True, drop_remainder=True
     )

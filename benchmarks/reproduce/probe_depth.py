@@ -43,6 +43,7 @@ import keras
 import numpy as np
 
 import keras_vim
+from benchmarks.reproduce.training import compile_prior
 from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, probe_features
 from keras_vim.models import VIM, VQGANBase
 from keras_vim.pipelines import decode_in_batches
@@ -96,17 +97,7 @@ def train_prior(config, data, args, tokenizer=None, images=None):
     (or, with `args.augment`, on `images` augmented and tokenized as drawn); returns the model
     and the weights kept at `args.probe_at`, with the seconds to each."""
     keras.utils.set_random_seed(args.seed)
-    prior = VIM(**config)
-    warmup = max(1, args.steps // 20)
-    prior.compile(
-        optimizer=keras_vim.training.vim_optimizer(
-            total_steps=args.steps,
-            warmup_steps=warmup,
-            peak_learning_rate=args.learning_rate,
-            final_learning_rate=args.learning_rate / 10,
-            decay_start=warmup,
-        )
-    )
+    prior = compile_prior(VIM(**config), args.steps, args.learning_rate)
     if args.augment:
         batches = keras_vim.data.image_dataset(
             images, batch_size=args.batch_size, augment=True, seed=args.seed, repeat=True

@@ -222,6 +222,22 @@ def save_curves_chart(curves, path, measures=CURVE_MEASURES, columns=3):
     return path
 
 
+def compile_prior(prior, steps, learning_rate):
+    """Compiles a study's VIM prior: `vim_optimizer` over `steps`, a 5% warm-up to
+    `learning_rate`, then decay to a tenth of it."""
+    warmup = max(1, steps // 20)
+    prior.compile(
+        optimizer=keras_vim.training.vim_optimizer(
+            total_steps=steps,
+            warmup_steps=warmup,
+            peak_learning_rate=learning_rate,
+            final_learning_rate=learning_rate / 10,
+            decay_start=warmup,
+        )
+    )
+    return prior
+
+
 def test_images(count):
     """The first `count` Fashion-MNIST test images (all 10000 with None), in [0, 1]."""
     test_data, _ = keras_vim.data.load_dataset(
