@@ -8,9 +8,10 @@ protocol of `keras_vim.metrics.fit_linear_probe`: a multinomial logistic regress
 standardized features, fitted to convergence by full-batch L-BFGS, its L2 strength chosen from
 `--l2-grid` on a class-stratified `--validation-fraction` of the training images (never on the
 test images), refitted on all training images at that strength, scored on the test images.
-Two baselines go through the very same protocol: the raw pixels of the same images, and the
-bag of codes (the normalized histogram of each image's tokens, `bag_of_codes_features`). It
-writes into `--output`:
+Three baselines go through the very same protocol: the raw pixels of the same images, the
+tokenizer's reconstructions of them as pixels (what the tokens keep), and the bag of codes (the
+normalized histogram of each image's tokens, `bag_of_codes_features`). It writes into
+`--output`:
 
     probe.json        top-1 train/validation/test accuracy per block and of the baselines,
                       the chosen L2 strength with the validation accuracy of every one tried,
