@@ -54,14 +54,19 @@ TOKENIZER = "vit_vqgan_tiny_fashion_mnist"
 STUDY_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
-def prior_config(name, tokenizer):
-    """The VIM config of `LxW` (e.g. `8x128`) for `tokenizer`'s grids: unconditional."""
+def prior_shape(name):
+    """`(layers, width)` of a prior named `LxW` (e.g. `8x128`); W must be a multiple of 32."""
     match = re.fullmatch(r"(\d+)x(\d+)", name)
     if not match or int(match[2]) % 32:
         raise ValueError(
             f"A prior is named `LxW` with W a multiple of 32 (e.g. 8x128), got {name!r}."
         )
-    layers, width = int(match[1]), int(match[2])
+    return int(match[1]), int(match[2])
+
+
+def prior_config(name, tokenizer):
+    """The VIM config of `LxW` (e.g. `8x128`) for `tokenizer`'s grids: unconditional."""
+    layers, width = prior_shape(name)
     return {
         "vocabulary_size": tokenizer.num_codes,
         "grid_size": tuple(tokenizer.grid_size),
@@ -295,8 +300,10 @@ def parse_args(argv=None):
     if not args.probe_seeds or min(args.l2_grid) <= 0:
         parser.error("--probe-seeds needs a seed; --l2-grid strengths must be > 0.")
     for name in args.configs:
-        if not re.fullmatch(r"\d+x\d+", name) or int(name.split("x")[1]) % 32:
-            parser.error(f"--configs: {name!r} is not `LxW` with W a multiple of 32.")
+        try:
+            prior_shape(name)
+        except ValueError as error:
+            parser.error(f"--configs: {error}")
     return args
 
 
