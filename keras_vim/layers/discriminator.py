@@ -5,6 +5,8 @@ import math
 import keras
 from keras import layers, ops
 
+from keras_vim.layers.host_initializers import HostHeNormal
+
 
 def _auto_num_blocks(height, width, min_resolution=4):
     """Largest n with H and W divisible by 2**n and min(H, W) / 2**n >= `min_resolution`."""
@@ -120,7 +122,7 @@ class StyleGANDiscriminator(keras.layers.Layer):
             kernel_size,
             padding="same",
             use_bias=use_bias,
-            kernel_initializer="he_normal",
+            kernel_initializer=HostHeNormal(),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -177,7 +179,7 @@ class StyleGANDiscriminator(keras.layers.Layer):
         self.final_conv.build((None, h, w, c_final + 1))
         self.final_dense = layers.Dense(
             c_final,
-            kernel_initializer="he_normal",
+            kernel_initializer=HostHeNormal(),
             dtype=self.dtype_policy,
             name="final_dense",
         )

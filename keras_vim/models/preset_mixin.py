@@ -134,6 +134,11 @@ class PresetMixin:
             )
         return class_name, {**config, **overrides}
 
+    def _preset_weights_owner(self):
+        """The model whose weights `model.weights.h5` holds: the model itself, or a task's
+        backbone (keras-hub's layout for a task without weights of its own)."""
+        return self
+
     def _load_preset_weights(self, preset_dir):
         metadata_path = os.path.join(preset_dir, METADATA_FILE)
         files = [WEIGHTS_FILE]  # a preset without metadata.json (keras-hub writes one)
@@ -155,7 +160,7 @@ class PresetMixin:
             path = os.path.join(preset_dir, name)
             if name == WEIGHTS_FILE:
                 parts = [getattr(self, attr) for attr in self.preset_extra_weights]
-                _load_weights_file(self, path, objects_to_skip=parts)
+                _load_weights_file(self._preset_weights_owner(), path, objects_to_skip=parts)
             elif name in extra:
                 _load_weights_file(getattr(self, extra[name]), path)
             else:
@@ -218,7 +223,7 @@ class PresetMixin:
         parts = {attr: getattr(self, attr) for attr in self.preset_extra_weights}
         optimizer = getattr(self, "optimizer", None)  # unset until `compile`
         saving_lib.save_weights_only(
-            self,
+            self._preset_weights_owner(),
             os.path.join(preset_dir, WEIGHTS_FILE),
             # The optimizer's state belongs to checkpoints, not to presets.
             objects_to_skip=[*parts.values(), *([optimizer] if optimizer else [])],

@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 from keras_vim.data import load_fashion_mnist, token_dataset, tokenize_dataset
-from keras_vim.models import VIM, VitVQGAN
+from keras_vim.models import VIM, VitVQGAN, preset_mixin
 from keras_vim.models.vim.vim_presets import VIM_PRESETS
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_vqgan")
@@ -386,7 +386,7 @@ def test_features_of_every_block(tokens):
         conditional.features(tokens, block=[])
 
 
-def test_config_and_saving_round_trips(tokens, tmp_path):
+def test_config_and_saving_round_trips(tokens, tmp_path, monkeypatch):
     model = VIM(**TINY, num_classes=3, class_dropout=0.25)
     inputs = (tokens, CLASSES)
     expected = numpy(model(inputs))
@@ -416,7 +416,18 @@ def test_config_and_saving_round_trips(tokens, tmp_path):
     fresh.load_weights(weights)
     np.testing.assert_allclose(numpy(fresh(inputs)), expected, atol=1e-6)
 
+    written = []
+    save_weights_only = preset_mixin.saving_lib.save_weights_only
+
+    def counted(target, path, **kwargs):
+        written.append((target, os.path.basename(path)))
+        return save_weights_only(target, path, **kwargs)
+
+    monkeypatch.setattr(preset_mixin.saving_lib, "save_weights_only", counted)
     model.save_to_preset(str(tmp_path / "preset"))
+    monkeypatch.undo()
+    # One weights file, written once, holding the backbone (keras-hub's task layout).
+    assert written == [(model.backbone, "model.weights.h5")]
     preset = VIM.from_preset(str(tmp_path / "preset"))
     np.testing.assert_allclose(numpy(preset(inputs)), expected, atol=1e-6)
 

@@ -2,16 +2,12 @@
 and sampling need (checked inputs, class dropout, the loss, `generate` with a sampler)."""
 
 import numbers
-import os
 
 import keras
 from keras import ops
 
-# Saving a part of a model has no public Keras API (see `keras_vim.models.preset_mixin`).
-from keras.src.saving import saving_lib
-
 from keras_vim.distribution.layout_map import vim_layout_map
-from keras_vim.models.preset_mixin import WEIGHTS_FILE, PresetMixin
+from keras_vim.models.preset_mixin import PresetMixin
 from keras_vim.models.vim.vim_backbone import VIMBackbone
 from keras_vim.models.vim.vim_inputs import VIMInputs
 from keras_vim.models.vim.vim_presets import VIM_PRESETS
@@ -373,12 +369,8 @@ class VIM(PresetMixin, VIMTraining, VIMInputs, keras.Model):
 
     # A preset's model.weights.h5 holds the backbone's weights (keras-hub's layout for a task
     # without weights of its own), under the same paths as before the backbone/task split.
-    def _load_preset_weights(self, preset_dir):
-        self.backbone._load_preset_weights(preset_dir)
-
-    def _write_preset(self, preset_dir, model_card):
-        super()._write_preset(preset_dir, model_card)
-        saving_lib.save_weights_only(self.backbone, os.path.join(preset_dir, WEIGHTS_FILE))
+    def _preset_weights_owner(self):
+        return self.backbone
 
     def get_config(self):
         config = super().get_config()
