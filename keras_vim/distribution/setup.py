@@ -15,6 +15,8 @@ import contextlib
 
 import keras
 
+from keras_vim.utils.checks import check_integer
+
 KINDS = ("none", "data", "model")
 BATCH_AXIS = "batch"
 MODEL_AXIS = "model"
@@ -80,9 +82,9 @@ class DistributionSetup:
         return self
 
     def check_batch_size(self, batch_size, name="batch_size"):
-        """Raises a ValueError unless the global `batch_size` splits evenly over the replicas."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`{name}` must be a positive int, got {batch_size!r}.")
+        """The global `batch_size` as an int: a TypeError unless it is an integer, a ValueError
+        unless it is >= 1 and splits evenly over the replicas."""
+        batch_size = check_integer(name, batch_size, minimum=1)
         if batch_size % self.num_replicas:
             raise ValueError(
                 f"`{name}`={batch_size} is the global batch and must be divisible by the "
@@ -129,15 +131,13 @@ def no_distribution():
 def _check_mesh_shape(mesh_shape, rank, num_devices, what):
     if isinstance(mesh_shape, int) and not isinstance(mesh_shape, bool):
         mesh_shape = (mesh_shape,)
-    if (
-        not isinstance(mesh_shape, (tuple, list))
-        or len(mesh_shape) != rank
-        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in mesh_shape)
-    ):
+    if not isinstance(mesh_shape, (tuple, list)) or len(mesh_shape) != rank:
         raise ValueError(
             f"`mesh_shape` must be {rank} positive int(s) ({what}), got {mesh_shape!r}."
         )
-    mesh_shape = tuple(mesh_shape)
+    mesh_shape = tuple(
+        check_integer(f"mesh_shape[{i}]", n, minimum=1) for i, n in enumerate(mesh_shape)
+    )
     size = 1
     for n in mesh_shape:
         size *= n

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from keras_vim.layers.patching import _to_pair
+from keras_vim.utils.checks import check_integer
 
 
 def _groups(channels):
@@ -16,20 +17,26 @@ def _groups(channels):
 
 def check_downsampling(patch_size, channel_multipliers):
     """Validates a CNN's `patch_size` (its total downsampling) against its levels: one level
-    per halving plus the full-resolution one. Returns the multipliers as a tuple."""
-    if not isinstance(patch_size, int) or patch_size < 1 or patch_size & (patch_size - 1):
+    per halving plus the full-resolution one. Returns the multipliers as a tuple of ints.
+
+    A TypeError for a non-integer `patch_size` or multiplier, a ValueError for values out of
+    range, a `patch_size` that is no power of 2 or the wrong number of multipliers."""
+    patch_size = check_integer("patch_size", patch_size, minimum=1)
+    if patch_size & (patch_size - 1):
         raise ValueError(
             f"`patch_size` of a CNN encoder must be a power of 2 (its downsampling), got "
             f"{patch_size!r}."
         )
     multipliers = tuple(channel_multipliers)
     levels = int(math.log2(patch_size)) + 1
-    if len(multipliers) != levels or not all(isinstance(m, int) and m >= 1 for m in multipliers):
+    if len(multipliers) != levels:
         raise ValueError(
             f"`channel_multipliers` must hold {levels} positive ints for `patch_size`="
             f"{patch_size} (one level per halving plus the first), got {channel_multipliers!r}."
         )
-    return multipliers
+    return tuple(
+        check_integer(f"channel_multipliers[{i}]", m, minimum=1) for i, m in enumerate(multipliers)
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_vim")

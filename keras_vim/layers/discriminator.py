@@ -6,6 +6,7 @@ import keras
 from keras import layers, ops
 
 from keras_vim.layers.host_initializers import HostHeNormal
+from keras_vim.utils.checks import check_integer
 
 
 def _auto_num_blocks(height, width, min_resolution=4):
@@ -99,19 +100,10 @@ class StyleGANDiscriminator(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(filters) < 1 or int(max_filters) < 1:
-            raise ValueError(
-                f"`filters` and `max_filters` must be >= 1. Received: filters={filters}, "
-                f"max_filters={max_filters}"
-            )
-        if num_blocks is not None and int(num_blocks) < 1:
-            raise ValueError(f"`num_blocks` must be >= 1 or None. Received: {num_blocks}")
-        if int(mbstd_group_size) < 1:
-            raise ValueError(f"`mbstd_group_size` must be >= 1. Received: {mbstd_group_size}")
-        self.filters = int(filters)
-        self.max_filters = int(max_filters)
-        self.num_blocks = None if num_blocks is None else int(num_blocks)
-        self.mbstd_group_size = int(mbstd_group_size)
+        self.filters = check_integer("filters", filters, minimum=1)
+        self.max_filters = check_integer("max_filters", max_filters, minimum=1)
+        self.num_blocks = check_integer("num_blocks", num_blocks, minimum=1, allow_none=True)
+        self.mbstd_group_size = check_integer("mbstd_group_size", mbstd_group_size, minimum=1)
 
     def _width(self, index):
         return min(self.filters * 2**index, self.max_filters)

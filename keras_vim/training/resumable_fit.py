@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from keras_vim.training.progress import TimeEstimate
+from keras_vim.utils.checks import check_integer
 from keras_vim.utils.run_directory import describe_differences, normalized
 
 CHECKPOINT_DIR = "checkpoint"
@@ -87,9 +88,8 @@ def fit_resumable(
     Returns:
         The `History` of the epochs this call ran.
     """
-    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    epochs = check_integer("epochs", epochs, minimum=1)
+    steps_per_epoch = check_integer("steps_per_epoch", steps_per_epoch, minimum=1)
     if not model.built:
         raise ValueError("`fit_resumable` needs a built model (build it or call it once).")
     done = completed_epochs(backup_dir)

@@ -39,6 +39,22 @@ def test_bad_kind_and_mesh_shape_are_refused():
         configure("none", multi_host="yes")
 
 
+def test_mesh_shape_entries_must_be_positive_integers():
+    from keras_vim.distribution.setup import _check_mesh_shape
+
+    assert _check_mesh_shape([2, np.int64(4)], 2, 8, "batch, model") == (2, 4)
+    assert _check_mesh_shape(8, 1, 8, "devices") == (8,)
+    with pytest.raises(ValueError, match=r"`mesh_shape` must be 2 positive int"):
+        _check_mesh_shape((8,), 2, 8, "batch, model")
+    for bad in (2.0, True):
+        with pytest.raises(TypeError, match=r"`mesh_shape\[1\]` must be an integer >= 1"):
+            _check_mesh_shape((4, bad), 2, 8, "batch, model")
+    with pytest.raises(ValueError, match=r"`mesh_shape\[0\]` must be an integer >= 1, got 0"):
+        _check_mesh_shape((0, 8), 2, 8, "batch, model")
+    with pytest.raises(ValueError, match="`mesh_shape`.*holds 4 devices"):
+        _check_mesh_shape((2, 2), 2, 8, "batch, model")
+
+
 def test_none_runs_on_one_device_on_every_backend():
     setup = configure("none", batch_size=7)
     assert (setup.kind, setup.num_replicas, setup.num_devices) == ("none", 1, 1)
@@ -56,9 +72,12 @@ def test_global_batch_must_split_evenly_over_the_replicas():
         setup.check_batch_size(12)
     with pytest.raises(ValueError, match="`tokenizer_batch_size`=4"):
         setup.check_batch_size(4, name="tokenizer_batch_size")
-    for bad in (0, 8.0, True):
-        with pytest.raises(ValueError, match="positive int"):
+    for bad in (8.0, True, None):
+        with pytest.raises(TypeError, match="`batch_size` must be an integer >= 1"):
             setup.check_batch_size(bad)
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1, got 0"):
+        setup.check_batch_size(0)
+    assert type(setup.check_batch_size(np.int64(16))) is int
     assert setup.largest_batch_size(250) == 248 and setup.largest_batch_size(7) == 0
 
 

@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from keras_vim.layers import CNNDecoder, CNNEncoder, ResidualConvBlock
+from keras_vim.layers.cnn import check_downsampling
 
 
 def test_residual_block_adds_its_input_or_a_projection(rng):
@@ -39,12 +40,26 @@ def test_decoder_upsamples_to_the_image(rng):
     [
         (6, (1, 2, 2), "power of 2"),
         (4, (1, 2), r"3 positive ints for `patch_size`=4"),
-        (4, (1, 0, 2), "positive ints"),
+        (4, (1, 0, 2), r"`channel_multipliers\[1\]` must be an integer >= 1, got 0"),
+        (0, (1,), r"`patch_size` must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_downsampling_is_refused(patch_size, multipliers, match):
     with pytest.raises(ValueError, match=match):
         CNNEncoder(16, patch_size, 4, multipliers, 1, 6)
+
+
+@pytest.mark.parametrize(
+    "patch_size, multipliers, match",
+    [
+        (4.0, (1, 2, 2), r"`patch_size` must be an integer >= 1, got 4\.0"),
+        (True, (1,), r"`patch_size` must be an integer >= 1, got True"),
+        (4, (1, 2.5, 2), r"`channel_multipliers\[1\]` must be an integer >= 1, got 2\.5"),
+    ],
+)
+def test_non_integer_downsampling_is_a_type_error(patch_size, multipliers, match):
+    with pytest.raises(TypeError, match=match):
+        check_downsampling(patch_size, multipliers)
 
 
 def test_config_round_trip(rng):

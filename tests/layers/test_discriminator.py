@@ -101,11 +101,26 @@ def test_bad_image_size_raises(shape, kwargs):
         disc.build(shape)
 
 
-def test_bad_arguments_raise():
-    with pytest.raises(ValueError):
-        StyleGANDiscriminator(mbstd_group_size=0)
-    with pytest.raises(ValueError):
-        StyleGANDiscriminator(num_blocks=0)
+@pytest.mark.parametrize("name", ["filters", "max_filters", "num_blocks", "mbstd_group_size"])
+def test_bad_arguments_raise(name):
+    with pytest.raises(ValueError, match=rf"`{name}` must be (None or )?an integer >= 1, got 0"):
+        StyleGANDiscriminator(**{name: 0})
+    for bad in (2.7, True, "4"):
+        with pytest.raises(TypeError, match=rf"`{name}` must be"):
+            StyleGANDiscriminator(**{name: bad})
+
+
+def test_integer_arguments_are_stored_as_ints():
+    disc = StyleGANDiscriminator(
+        filters=np.int64(8), max_filters=16, num_blocks=None, mbstd_group_size=np.int32(2)
+    )
+    assert (disc.filters, disc.max_filters, disc.num_blocks, disc.mbstd_group_size) == (
+        8,
+        16,
+        None,
+        2,
+    )
+    assert type(disc.filters) is int and type(disc.mbstd_group_size) is int
 
 
 def test_get_config_round_trip(rng):

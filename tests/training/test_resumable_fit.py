@@ -137,8 +137,15 @@ def test_resuming_differs_from_restarting(tmp_path):
 
 def test_bad_arguments(tmp_path):
     model, data = make_vim()
-    with pytest.raises(ValueError, match="`steps_per_epoch` must be a positive integer"):
-        fit_resumable(model, data, epochs=2, steps_per_epoch=None, backup_dir=str(tmp_path))
+    for bad in (None, 1.5, True):
+        with pytest.raises(TypeError, match="`steps_per_epoch` must be an integer >= 1"):
+            fit_resumable(model, data, epochs=2, steps_per_epoch=bad, backup_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="`steps_per_epoch` must be an integer >= 1, got 0"):
+        fit_resumable(model, data, epochs=2, steps_per_epoch=0, backup_dir=str(tmp_path))
+    with pytest.raises(TypeError, match="`epochs` must be an integer >= 1"):
+        fit_resumable(model, data, epochs=2.0, steps_per_epoch=STEPS, backup_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1, got 0"):
+        fit_resumable(model, data, epochs=0, steps_per_epoch=STEPS, backup_dir=str(tmp_path))
 
 
 def test_a_checkpoint_of_other_settings_is_refused(tmp_path):
