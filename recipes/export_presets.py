@@ -9,6 +9,12 @@ model was trained (from the run's metrics.json) and what it scores.
     KERAS_BACKEND=jax python recipes/train_vim.py --tokenizer-steps 600 --steps 800 \
         --steps-per-epoch 100 --max-train-images 30000 --output runs/preset_train
     KERAS_BACKEND=jax python recipes/export_presets.py --run runs/preset_train
+
+A run whose prior was trained over the shipped tokenizer (`train_vim.py --tokenizer
+keras_vim/presets/vit_vqgan_tiny_fashion_mnist ...`) re-exports the prior alone:
+
+    KERAS_BACKEND=jax python recipes/export_presets.py --run runs/prior_train \
+        --tokenizer keras_vim/presets/vit_vqgan_tiny_fashion_mnist
 """
 
 import argparse
@@ -17,6 +23,7 @@ import os
 
 import keras
 
+from keras_vim.models import VitVQGAN
 from keras_vim.models.preset_mixin import PACKAGED_PRESETS_DIR
 from keras_vim.presets import score_prior, score_tokenizer
 
@@ -29,6 +36,12 @@ def parse_args(argv=None):
     parser.add_argument("--run", default="runs/preset_train", help="A train_vim.py output dir.")
     parser.add_argument("--output", default=PACKAGED_PRESETS_DIR, help="Where presets go.")
     parser.add_argument("--command", default=None, help="The training command, for the cards.")
+    parser.add_argument(
+        "--tokenizer",
+        default=None,
+        help="The tokenizer preset the run's prior was trained over (train_vim.py "
+        "--tokenizer): only the prior is exported, the tokenizer is left as it is.",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,25 +134,31 @@ def main(argv=None):
     args = parse_args(argv)
     with open(os.path.join(args.run, "metrics.json")) as f:
         run = json.load(f)
-    command = args.command or (
-        f"KERAS_BACKEND={run['backend']} python recipes/train_vim.py "
-        f"--tokenizer-steps {run['tokenizer']['steps']} "
-        f"--tokenizer-batch-size {tokenizer_settings(run)[0]} --steps {run['steps']} "
-        f"--max-train-images {run['train_images']} --output {args.run}"
+    stage1 = (
+        f"--tokenizer {args.tokenizer}"
+        if args.tokenizer
+        else f"--tokenizer-steps {run['tokenizer']['steps']} "
+        f"--tokenizer-batch-size {tokenizer_settings(run)[0]}"
     )
-    tokenizer = keras.saving.load_model(os.path.join(args.run, "tokenizer", "model.keras"))
-    tokenizer.name = TOKENIZER_NAME
+    command = args.command or (
+        f"KERAS_BACKEND={run['backend']} python recipes/train_vim.py {stage1} "
+        f"--steps {run['steps']} --max-train-images {run['train_images']} --output {args.run}"
+    )
     prior = keras.saving.load_model(os.path.join(args.run, "model.keras"))
     prior.name = PRIOR_NAME
-
-    scores = score_tokenizer(tokenizer)
-    export(
-        tokenizer,
-        TOKENIZER_NAME,
-        args.output,
-        tokenizer_card(run, command, scores, tokenizer.num_codes),
-        scores,
-    )
+    if args.tokenizer:
+        tokenizer = VitVQGAN.from_preset(args.tokenizer)
+    else:
+        tokenizer = keras.saving.load_model(os.path.join(args.run, "tokenizer", "model.keras"))
+        tokenizer.name = TOKENIZER_NAME
+        scores = score_tokenizer(tokenizer)
+        export(
+            tokenizer,
+            TOKENIZER_NAME,
+            args.output,
+            tokenizer_card(run, command, scores, tokenizer.num_codes),
+            scores,
+        )
     scores = score_prior(prior, tokenizer)
     export(prior, PRIOR_NAME, args.output, prior_card(run, command, scores), scores)
 
