@@ -100,7 +100,7 @@ print(train_ids.shape, train_ids.dtype, "labels", train_labels[:10])
 # %% [markdown]
 # ## The prior
 #
-# `vim_tiny` is VIM at CPU size: 4 Transformer blocks of width 128 over sequences of
+# `vim_tiny` is VIM at CPU size: 3 Transformer blocks of width 96 over sequences of
 # 1 + 64 tokens. The first slot holds the class id (its own embedding table): the paper's
 # class-conditional model. Every token gets a learned token embedding plus a learned 2D
 # position embedding, attention is causal, and a final LayerNorm and a dense layer give
@@ -137,8 +137,8 @@ prior.compile(
     optimizer=keras_vim.training.vim_optimizer(
         total_steps=total_steps,
         warmup_steps=total_steps // 20,
-        peak_learning_rate=1e-3,
-        final_learning_rate=1e-4,
+        peak_learning_rate=3e-3,
+        final_learning_rate=3e-4,
         decay_start=total_steps // 20,
     )
 )
@@ -174,9 +174,9 @@ show(
 # %% [markdown]
 # ## A trained prior
 #
-# `vim_tiny_fashion_mnist` is the same architecture trained for 800 steps on 30k tokenized
-# images (its model card: `keras_vim/presets/vim_tiny_fashion_mnist/README.md`). Per class,
-# at the paper's sampling setting (temperature 1.0, no filtering), one row per class:
+# `vim_tiny_fashion_mnist` is a prior of 4 blocks of width 128 trained for 1200 steps on 30k
+# tokenized images (its model card: `keras_vim/presets/vim_tiny_fashion_mnist/README.md`).
+# Per class, at the paper's sampling setting (temperature 1.0, no filtering), one row per class:
 
 # %%
 prior = VIM.from_preset("vim_tiny_fashion_mnist")

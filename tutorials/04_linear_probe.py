@@ -144,8 +144,8 @@ def probe_every_block(model):
 
 print("trained prior (vim_tiny_fashion_mnist)")
 trained = probe_every_block(prior)
-print("untrained prior (vim_tiny, random weights)")
-untrained = probe_every_block(VIM.from_preset("vim_tiny", seed=0))
+print("untrained prior (the same architecture, random weights)")
+untrained = probe_every_block(VIM.from_preset("vim_tiny_fashion_mnist", load_weights=False, seed=0))
 pixels, _ = fit_linear_probe(
     train_images.reshape(len(train_images), -1),
     train_labels,

@@ -152,6 +152,7 @@ def test_recipe_runs_both_stages_and_reuses_only_a_matching_tokenizer(
     # The defaults, recorded for the model card.
     assert saved["tokenizer"]["batch_size"] == 8
     assert saved["tokenizer"]["logit_laplace_weight"] == 0.0
+    assert saved["learning_rate"] == 3e-3
     assert saved["prior"]["config"]["num_classes"] == 10
     assert saved["prior"]["config"]["grid_size"] == [8, 8]
     assert np.isfinite(saved["final_logs"]["val_bits_per_token"])
