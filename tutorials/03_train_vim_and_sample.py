@@ -174,7 +174,7 @@ show(
 # %% [markdown]
 # ## A trained prior
 #
-# `vim_tiny_fashion_mnist` is a prior of 4 blocks of width 128 trained for 1200 steps on 30k
+# `vim_tiny_fashion_mnist` is the same architecture trained for 3000 steps on all 60k
 # tokenized images (its model card: `keras_vim/presets/vim_tiny_fashion_mnist/README.md`).
 # Per class, at the paper's sampling setting (temperature 1.0, no filtering), one row per class:
 

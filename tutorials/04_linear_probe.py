@@ -92,8 +92,8 @@ print(
 #
 # `probe_features(prior, ids, block=k)` runs the frozen prior on whole token grids and
 # average-pools the outputs of block `k` (1-based) over the 64 token positions: one vector of
-# width 128 per image. For a class-conditional prior it puts the null class in the class slot,
-# so the features cannot see the label.
+# width 96 per image (the prior's width). For a class-conditional prior it puts the null
+# class in the class slot, so the features cannot see the label.
 
 # %%
 features = probe_features(prior, train_ids[:8], block=2)
@@ -195,13 +195,14 @@ print(
 # with random weights: the gap between the two curves is what next-token prediction taught
 # the prior about garments. Raw pixels are a strong baseline on Fashion-MNIST, though: a
 # linear classifier on its 1024 centred, aligned pixels already does well, and this prior is
-# tiny (4 blocks of width 128, 800 training steps), so its 128-dimensional features do not
+# tiny (3 blocks of width 96, 3000 training steps), so its 96-dimensional features do not
 # beat them (the full run of `recipes/linear_probe.py` on 12000 / 10000 images gave the same
-# picture with the earlier probe, trained by AdamW for 100 epochs without a validation split,
-# see `recipes/results/linear_probe_tiny_fashion_mnist.json`). The paper's result,
+# picture for the earlier 4-block prior of this preset, with the earlier probe, trained by
+# AdamW for 100 epochs without a validation split, see
+# `recipes/results/linear_probe_tiny_fashion_mnist.json`). The paper's result,
 # probe features that beat far larger discriminative baselines, needs the paper's scale:
 # 650M-1.7B parameter priors trained for 450k steps on ImageNet, where the middle block is
-# the best. With only 4 blocks there is hardly a middle to peak in.
+# the best. With only 3 blocks there is hardly a middle to peak in.
 #
 # `recipes/linear_probe.py` runs this experiment from the command line for any tokenizer and
 # prior (`--blocks all`, more images, JSON and PNG outputs).

@@ -1,6 +1,7 @@
 """Same-seed samples of `VIM.generate`, recorded per backend before the prior was split into
 backbone, task and sampler (issue 17): a refactor of the sampling path must reproduce them
-exactly.
+exactly. The `trained_guided` case was re-recorded when the `vim_tiny_fashion_mnist` preset was
+re-trained (3 blocks of width 96); the micro cases are the original records.
 
 Re-record (only when a change is meant to alter the samples) with
 `KERAS_BACKEND=... python tests/models/test_vim_recorded_samples.py`, once per backend.

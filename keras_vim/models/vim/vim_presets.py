@@ -48,8 +48,7 @@ VIM_PRESETS = {
         },
     },
     "vim_tiny_fashion_mnist": {
-        "description": "A 4-block, width-128 VIM (the earlier `vim_tiny`) trained on "
-        "Fashion-MNIST tokens of the "
+        "description": "`vim_tiny` trained on Fashion-MNIST tokens of the "
         "`vit_vqgan_tiny_fashion_mnist` tokenizer: a class-conditional prior (10 classes, "
         "classifier-free guidance) with trained weights shipped in the package. Its model card "
         "(keras_vim/presets/vim_tiny_fashion_mnist/README.md) says how it was trained and what "
