@@ -89,7 +89,7 @@ CASES = {
     "linear_probe": [
         ("--max-iterations 0", "--max-iterations", "expected an integer >= 1, got '0'"),
         ("--blocks 0", "--blocks", "block numbers start at 1, got 0"),
-        ("--blocks 9", "--blocks", "block 9 is not in [1, 4]"),
+        ("--blocks 9", "--blocks", "block 9 is not in [1, 3]"),
         ("--blocks first", "--blocks", "expected 'all', 'middle' or block numbers"),
         ("--max-train-images -5", "--max-train-images", "expected an integer >= 0"),
         ("--l2-grid 1e-3,0", "--l2-grid", "expected a number > 0, got '0' (in '1e-3,0')"),

@@ -55,7 +55,7 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     # Another run there (the case: other steps and learning rate) is refused before
     # any work, and so is a bad sampling flag: nothing in the directory changes.
     for other, message in (
-        (["--steps", "4", "--learning-rate", "0.05"], "learning_rate: 0.001 there, 0.05 here"),
+        (["--steps", "4", "--learning-rate", "0.05"], "learning_rate: 0.003 there, 0.05 here"),
         (["--temperature", "0"], "argument --temperature: expected a number > 0"),
     ):
         with pytest.raises(SystemExit) as exit_info:
