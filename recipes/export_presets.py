@@ -23,8 +23,9 @@ import os
 
 import keras
 
-from keras_vim.models import VitVQGAN
+from keras_vim.models import VQGANBase
 from keras_vim.models.preset_mixin import PACKAGED_PRESETS_DIR
+from keras_vim.pipelines import load_model
 from keras_vim.presets import score_prior, score_tokenizer
 
 TOKENIZER_NAME = "vit_vqgan_tiny_fashion_mnist"
@@ -147,7 +148,7 @@ def main(argv=None):
     prior = keras.saving.load_model(os.path.join(args.run, "model.keras"))
     prior.name = PRIOR_NAME
     if args.tokenizer:
-        tokenizer = VitVQGAN.from_preset(args.tokenizer)
+        tokenizer = load_model(VQGANBase, args.tokenizer)  # as train_vim.py --tokenizer
     else:
         tokenizer = keras.saving.load_model(os.path.join(args.run, "tokenizer", "model.keras"))
         tokenizer.name = TOKENIZER_NAME

@@ -139,7 +139,7 @@ def parse_args(argv=None):
         "--steps",
         type=flags.POSITIVE_INT,
         default=1340,
-        help="Training steps of the prior. Default 1340: ~4.5 minutes of `vim_tiny` on a 2-core "
+        help="Training steps of the prior. Default 1340: ~4 minutes of `vim_tiny` on a 2-core "
         "CPU (README).",
     )
     train.add_argument(

@@ -5,6 +5,8 @@ import math
 import keras
 import numpy as np
 
+from keras_vim.utils.checks import check_integer
+
 # Keras' "truncated_normal" variance scaling: the standard deviation of a standard normal
 # truncated to [-2, 2], by which the draw is divided to keep the requested variance.
 _TRUNCATED_STD = 0.87962566103423978
@@ -26,9 +28,7 @@ class HostHeNormal(keras.initializers.Initializer):
     """
 
     def __init__(self, seed=None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None. Received: {seed!r}")
-        self.seed = seed
+        self.seed = check_integer("seed", seed, allow_none=True)
 
     def __call__(self, shape, dtype=None):
         shape = tuple(int(d) for d in shape)
