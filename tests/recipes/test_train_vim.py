@@ -55,7 +55,7 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     # Another run there (the case: other steps and learning rate) is refused before
     # any work, and so is a bad sampling flag: nothing in the directory changes.
     for other, message in (
-        (["--steps", "4", "--learning-rate", "0.05"], "learning_rate: 0.003 there, 0.05 here"),
+        (["--steps", "4", "--learning-rate", "0.05"], "learning_rate: 0.008 there, 0.05 here"),
         (["--temperature", "0"], "argument --temperature: expected a number > 0"),
     ):
         with pytest.raises(SystemExit) as exit_info:
@@ -152,7 +152,7 @@ def test_recipe_runs_both_stages_and_reuses_only_a_matching_tokenizer(
     # The defaults, recorded for the model card.
     assert saved["tokenizer"]["batch_size"] == 8
     assert saved["tokenizer"]["logit_laplace_weight"] == 0.0
-    assert saved["learning_rate"] == 3e-3
+    assert saved["learning_rate"] == 8e-3
     assert saved["prior"]["config"]["num_classes"] == 10
     assert saved["prior"]["config"]["grid_size"] == [8, 8]
     assert np.isfinite(saved["final_logs"]["val_bits_per_token"])
