@@ -224,6 +224,20 @@ def prepare_train_function(model):
         build_optimizer_before_trace(model)
 
 
+def unshare_moving_average(model):
+    """After `fit` with an optimizer that keeps a moving average of the weights (`use_ema`).
+
+    JAX: Keras ends `fit` by assigning each average's array to its variable, so the two share
+    one buffer; the next compiled step donates the model's state (evaluate, another fit) and
+    deletes the average's buffer with it, and saving the optimizer then fails ("Array has been
+    deleted"). Each variable gets a copy of its own. The other backends copy on assignment.
+    """
+    if _backend() != "jax" or not getattr(model.optimizer, "use_ema", False):
+        return
+    for variable in model.trainable_variables:
+        variable.assign(ops.copy(variable.value))
+
+
 def gather_replicas(x):
     """`x` with the rows (axis 0) of every replica, in replica order; `x` itself elsewhere.
 

@@ -97,6 +97,7 @@ def vim_optimizer(
     beta_2=0.96,
     weight_decay=None,
     global_clipnorm=None,
+    ema_momentum=None,
 ):
     """Adam with the paper's VIM settings and the `WarmupExponentialDecay` schedule.
 
@@ -113,6 +114,9 @@ def vim_optimizer(
         beta_1, beta_2: Adam's moment decays.
         weight_decay: optional decoupled weight decay (not in the paper).
         global_clipnorm: optional gradient clipping by global norm.
+        ema_momentum: optional, in [0, 1): keep an exponential moving average of the weights
+            with this momentum (not in the paper). `fit` writes the average into the model
+            when it returns; until then the model trains and validates with its raw weights.
 
     Example:
     >>> optimizer = keras_vim.training.vim_schedules.vim_optimizer(
@@ -126,4 +130,6 @@ def vim_optimizer(
         beta_2=beta_2,
         weight_decay=weight_decay,
         global_clipnorm=global_clipnorm,
+        use_ema=ema_momentum is not None,
+        ema_momentum=0.99 if ema_momentum is None else ema_momentum,
     )

@@ -9,6 +9,7 @@ from keras import ops
 from keras_vim.data import load_fashion_mnist, token_dataset, tokenize_dataset
 from keras_vim.models import VIM, VitVQGAN, preset_mixin
 from keras_vim.models.vim.vim_presets import VIM_PRESETS
+from keras_vim.training.vim_schedules import vim_optimizer
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "micro_vqgan")
 GRID = (3, 4)
@@ -478,6 +479,27 @@ def test_fit_lowers_the_loss_on_real_tokens(real_tokens):
     images = numpy(model.generate_images(tokenizer, class_ids=1, num_samples=3, seed=0))
     assert images.shape == (3, 16, 16, 1)
     assert 0 <= images.min() and images.max() <= 1
+
+
+def test_moving_average_weights_evaluate_save_and_load(real_tokens, tmp_path):
+    # The recipe's --ema-momentum: fit leaves the average in the model, which then evaluates,
+    # samples and saves (on JAX the average once shared its buffer with the weights).
+    _, ids, labels = real_tokens
+    model = VIM(**dict(TINY, vocabulary_size=32, grid_size=4), num_classes=10)
+    model.compile(optimizer=vim_optimizer(total_steps=6, warmup_steps=1, ema_momentum=0.9))
+    dataset = token_dataset(ids, labels, batch_size=32, seed=0, drop_remainder=True)
+    model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+    average = [numpy(v).copy() for v in model.optimizer._model_variables_moving_average]
+    assert all(np.array_equal(numpy(v), a) for v, a in zip(model.trainable_variables, average))
+    logs = model.evaluate(dataset, verbose=0, return_dict=True)
+    tokens = numpy(model.generate(class_ids=[1], seed=0))
+    path = str(tmp_path / "vim.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for want, got in zip(average, loaded.trainable_variables):
+        np.testing.assert_array_equal(numpy(got), want)
+    assert loaded.evaluate(dataset, verbose=0, return_dict=True) == pytest.approx(logs, rel=1e-5)
+    np.testing.assert_array_equal(numpy(loaded.generate(class_ids=[1], seed=0)), tokens)
 
 
 def test_generate_images_checks_the_tokenizer(real_tokens, conditional):

@@ -46,3 +46,32 @@ def test_optimizer_settings_and_short_schedules():
 def test_bad_schedules(kwargs, match):
     with pytest.raises(ValueError, match=match):
         vim_optimizer(**kwargs)
+
+
+def test_ema_momentum_leaves_the_moving_average_of_the_weights_after_fit():
+    momentum = 0.5
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)
+    y = np.array([[1.0], [0.0], [2.0], [-1.0]], dtype="float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(
+        optimizer=vim_optimizer(
+            total_steps=10, warmup_steps=0, peak_learning_rate=0.1, ema_momentum=momentum
+        ),
+        loss="mse",
+    )
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == momentum
+    trajectory = []  # the raw weights after each step (one step per epoch)
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: trajectory.append(
+            [ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+        )
+    )
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False, callbacks=[record])
+    # Keras' average starts at the first step's weights, then decays by `momentum`.
+    expected = trajectory[0]
+    for weights in trajectory[1:]:
+        expected = [momentum * a + (1 - momentum) * w for a, w in zip(expected, weights)]
+    for final, average, last in zip(model.trainable_weights, expected, trajectory[-1]):
+        np.testing.assert_allclose(ops.convert_to_numpy(final), average, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(average, last)  # the average, not the last weights
+    assert not vim_optimizer(total_steps=10, warmup_steps=0).use_ema

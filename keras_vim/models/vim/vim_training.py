@@ -69,6 +69,11 @@ class VIMTraining:
             return ({**x, "class_ids": y},)
         return ({"tokens": x, "class_ids": y},)
 
+    def fit(self, *args, **kwargs):
+        history = super().fit(*args, **kwargs)
+        backend_ops.unshare_moving_average(self)  # an EMA optimizer's weights, safe to save
+        return history
+
     def make_train_function(self, force=False):
         backend_ops.prepare_train_function(self)
         return super().make_train_function(force)
