@@ -163,6 +163,15 @@ def parse_args(argv=None):
         help="Learning rate at the last step (default: peak / 10).",
     )
     train.add_argument(
+        "--ema-momentum",
+        type=flags.DROPOUT,
+        default=None,
+        help="Keep an exponential moving average of the prior's weights with this momentum, "
+        "in [0, 1), and sample from it (not in the paper; default: none, the last weights). "
+        "On the default run 0.99 lowered the held-out loss but drew classes less faithfully "
+        "at the paper's sampling (README).",
+    )
+    train.add_argument(
         "--warmup-steps",
         type=flags.NON_NEGATIVE_INT,
         default=None,
@@ -448,6 +457,7 @@ def main(argv=None):
             peak_learning_rate=args.learning_rate,
             final_learning_rate=final_lr,
             decay_start=warmup,
+            ema_momentum=args.ema_momentum,
         )
     )
     steps_per_epoch = args.steps_per_epoch or max(1, args.steps // 6)
@@ -491,6 +501,17 @@ def main(argv=None):
         callbacks=callbacks,
     )
     train_seconds = time.time() - start
+    logs = {k: round(float(v[-1]), 4) for k, v in history.history.items() if v}
+    if args.ema_momentum is not None:
+        # fit has written the average into the model: its validation numbers replace those of
+        # the last raw weights.
+        ema_logs = model.evaluate(validation_data, verbose=0, return_dict=True)
+        logs.update({f"val_{k}": round(float(v), 4) for k, v in ema_logs.items()})
+        print(
+            f"weights: the moving average (momentum {args.ema_momentum}): val bits/token "
+            f"{logs.get('val_bits_per_token')}",
+            flush=True,
+        )
 
     sampling = {
         "temperature": args.temperature,
@@ -543,7 +564,6 @@ def main(argv=None):
         )
 
     steps = epochs * steps_per_epoch
-    logs = {k: round(float(v[-1]), 4) for k, v in history.history.items() if v}
     metrics = {
         "backend": keras.backend.backend(),
         "data": info["name"],
@@ -570,6 +590,7 @@ def main(argv=None):
         "steps": steps,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
+        "ema_momentum": args.ema_momentum,
         "train_seconds": round(train_seconds, 1),
         "tokens_per_second": round(steps * args.batch_size * model.sequence_length / train_seconds),
         "final_logs": logs,

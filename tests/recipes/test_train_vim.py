@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_vim.data import fashion_mnist
+from keras_vim.data import fashion_mnist, token_dataset
 from keras_vim.metrics import read_classifier_record
 from keras_vim.models import VIM, VitVQGAN
 
@@ -42,7 +42,8 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     argv = TINY + [
         "--tokenizer", tokenizer, "--max-train-images", "16", "--validation-images", "8",
         "--steps", "2", "--steps-per-epoch", "1", "--batch-size", "8",
-        "--samples-per-class", "1", "--eval-samples", "20", "--output", output,
+        "--samples-per-class", "1", "--eval-samples", "20", "--ema-momentum", "0.5",
+        "--output", output,
     ]  # fmt: skip
 
     with kill_after_first_epoch(recipe):  # killed once epoch 1 of 2 is checkpointed
@@ -71,6 +72,16 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     assert "== sampling 20 images for the evaluation (2 of each class in class order, 2 " in out
     assert "== evaluating: " in out
     assert metrics["steps"] == 2 and np.isfinite(metrics["final_logs"]["val_bits_per_token"])
+    # --ema-momentum: the validation numbers are those of the average, which the model holds.
+    assert metrics["ema_momentum"] == 0.5
+    ema_bits = metrics["final_logs"]["val_bits_per_token"]
+    assert f"weights: the moving average (momentum 0.5): val bits/token {ema_bits}" in out
+    cached = np.load(os.path.join(output, "tokens_test.npz"))  # the validation tokens
+    validation = token_dataset(cached["ids"].astype("int32"), cached["labels"], shuffle=False)
+    prior = VIM.from_preset(os.path.join(output, "preset"))
+    prior.compile()
+    logs = prior.evaluate(validation, verbose=0, return_dict=True)
+    assert logs["bits_per_token"] == pytest.approx(ema_bits, abs=1e-4)
     with open(os.path.join(output, "history.csv")) as f:
         assert len(f.read().splitlines()) == 3  # a header and one row per epoch
     # No class dropout in the given flags' prior? vim_tiny has 0.1: guided by default.
