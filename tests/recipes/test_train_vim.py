@@ -84,7 +84,7 @@ def test_recipe_resumes_its_own_run_and_refuses_another(
     assert logs["bits_per_token"] == pytest.approx(ema_bits, abs=1e-4)
     with open(os.path.join(output, "history.csv")) as f:
         assert len(f.read().splitlines()) == 3  # a header and one row per epoch
-    # No class dropout in the given flags' prior? vim_tiny has 0.1: guided by default.
+    # No class dropout in the given flags' prior? vim_tiny has 0.05: guided by default.
     assert metrics["sampling"]["guidance_scale"] == 2.0
     with open(os.path.join(output, "metrics.json")) as f:
         assert json.load(f) == json.loads(json.dumps(metrics))
