@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_vim.utils.checks import check_real
+
 # Paper: 450k steps, warm-up over 5k steps to 4.5e-4, exponential decay to 1e-5 from step 80k.
 PAPER_TOTAL_STEPS = 450_000
 PAPER_DECAY_START = 80_000
@@ -122,6 +124,9 @@ def vim_optimizer(
     >>> optimizer = keras_vim.training.vim_schedules.vim_optimizer(
     ...     total_steps=2_000, warmup_steps=100, peak_learning_rate=1e-3)
     """
+    ema_momentum = check_real(
+        "ema_momentum", ema_momentum, minimum=0, maximum=1, include_maximum=False, allow_none=True
+    )
     return keras.optimizers.Adam(
         learning_rate=vim_schedule(
             total_steps, warmup_steps, peak_learning_rate, final_learning_rate, decay_start

@@ -48,6 +48,14 @@ def test_bad_schedules(kwargs, match):
         vim_optimizer(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "value, error", [(1.0, ValueError), (-0.1, ValueError), ("0.9", TypeError)]
+)
+def test_bad_ema_momentum_is_named(value, error):
+    with pytest.raises(error, match="ema_momentum"):
+        vim_optimizer(ema_momentum=value)
+
+
 def test_ema_momentum_leaves_the_moving_average_of_the_weights_after_fit():
     momentum = 0.5
     x = np.linspace(-1, 1, 8, dtype="float32").reshape(4, 2)
