@@ -39,3 +39,25 @@ def test_transformer_flops_count_every_matmul():
     expected = layers * per_layer + 2 * rows * width * vocab
     assert transformer_forward_flops(batch, length, layers, width, mlp, vocab) == expected
     assert transformer_train_flops(batch, length, layers, width, mlp, vocab) == 3 * expected
+
+
+def test_revisions_ratio_is_the_median_of_per_round_head_over_base():
+    from benchmarks.revisions import summarize
+
+    # Per-round head / base: 0.5, 1.0, 2.0, 1.1, 1.2 -> 1.1 (the ratio of the medians: 1.0).
+    result = summarize({"base": [2.0, 1.0, 1.0, 1.0, 1.0], "head": [1.0, 1.0, 2.0, 1.1, 1.2]})
+    assert result["head_over_base"] == 1.1
+    assert (result["base_seconds"], result["head_seconds"]) == (1.0, 1.1)
+
+
+def test_revisions_extracts_a_commits_tracked_files(tmp_path):
+    import subprocess
+
+    from benchmarks.revisions import REPO, extract
+
+    tree = extract("HEAD", str(tmp_path / "base"))
+    committed = subprocess.run(
+        ["git", "show", "HEAD:keras_vim/__init__.py"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    with open(os.path.join(tree, "keras_vim", "__init__.py"), "rb") as file:
+        assert file.read() == committed
