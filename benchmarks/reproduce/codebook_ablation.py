@@ -10,7 +10,10 @@ the test split with `keras_vim.metrics.evaluate_tokenizer`: the paper's codebook
 of the codes used by a batch of 256 test images), the usage after merging codes within cosine
 0.95, perplexity, dead codes, L2, PSNR, and the reconstruction Fréchet distance on the shipped
 Fashion-MNIST classifier's features; every `--probe-every` steps the codebook is probed on 256
-test images (usage, distinct usage, perplexity, ... against steps: the curves PNG).
+test images (usage, distinct usage, perplexity, ... against steps: the curves PNG). As a
+reference for the distinct share, spherical k-means with as many codes is fit to the trained
+encoder's latents of 512 test images and measured beside the trained codebook
+(`latent_kmeans.py`).
 
     KERAS_BACKEND=jax python -m benchmarks.reproduce.codebook_ablation [--steps 2000]
     # one change to the paper's recipe, e.g. the codebook initialized N(0, 0.01):
@@ -30,6 +33,7 @@ import keras
 import numpy as np
 
 import keras_vim
+from benchmarks.reproduce.latent_kmeans import latent_codebook_reference
 from benchmarks.reproduce.training import (
     add_probe_argument,
     add_result,
@@ -46,6 +50,8 @@ from benchmarks.reproduce.training import (
 from keras_vim.models import VitVQGAN
 
 PRESET = "vit_vqgan_tiny"
+# Test images whose latents the k-means reference codebook is fit to (32768 latents).
+KMEANS_IMAGES = 512
 # Paper Table 4 (ImageNet, Base-Base encoder/decoder): codebook usage in percent.
 PAPER_USAGE = {"dim256_l2": 4.0, "dim64_l2": 37.0, "dim32_l2": 96.0, "dim8_l2": 96.0}
 PAPER_USAGE_NO_L2 = 2.0
@@ -237,6 +243,7 @@ def main(argv=None):
             "train_seconds": round(seconds, 1),
             "final_train_logs": final,
             "test": measure(model, images, classifier),
+            "latent_kmeans": latent_codebook_reference(model, images[:KMEANS_IMAGES]),
             "curve": curve,
         }
         add_result(record, result, json_path, f"{config['name']} ({seconds:.0f} s)", result["test"])
