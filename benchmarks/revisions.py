@@ -132,8 +132,11 @@ def main(argv=None):
         times = compare_revisions(
             base_tree, head_tree, args.family, args.mode, args.rounds, args.steps
         )
+    # Imported here: a worker runs this file on the other revision's `benchmarks`.
+    from benchmarks.timing import environment
+
     result = summarize(times)
-    result.update(vars(args), load_average=list(os.getloadavg()))
+    result.update(vars(args), environment=environment())
     print(
         f"{args.family} {args.mode}: base {args.base} {result['base_seconds']:.4f} s/call, "
         f"head {args.head or 'checkout'} {result['head_seconds']:.4f} s/call, "

@@ -73,7 +73,8 @@ def redundancy_of(codebook, counts):
 def latent_codebook_reference(model, images, iterations=30, seed=0):
     """The trained codebook against spherical k-means with as many codes, on the l2-normalized
     lookup-space latents of `images`: used and distinct shares, median nearest-code cosine, and
-    the mean squared distance of a latent to its code (on the unit sphere: 2 - 2 cos)."""
+    the mean squared distance of a latent to its code (on the unit sphere: 2 - 2 cos). For a
+    quantizer without l2-normalization this is the cosine view of it, not its own assignment."""
     latents = model.quantizer.project(model.encoder(model.prepare_images(images)))
     latents = unit(np.reshape(ops.convert_to_numpy(latents), (-1, model.code_dim)))
     codebook = unit(ops.convert_to_numpy(model.quantizer.codebook).astype("float64"))
