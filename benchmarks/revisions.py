@@ -47,11 +47,11 @@ def worker(family, mode, steps):
         print((time.perf_counter() - start) / steps, flush=True)
 
 
-def extract(revision, directory):
-    """The repo's tracked files at `revision` (a commit, tag or branch) under `directory`."""
+def extract(revision, directory, repo=REPO):
+    """The tracked files of `repo` at `revision` (a commit, tag or branch) under `directory`."""
     os.makedirs(directory, exist_ok=True)
     archive = subprocess.run(
-        ["git", "archive", revision], cwd=REPO, check=True, capture_output=True
+        ["git", "archive", revision], cwd=repo, check=True, capture_output=True
     )
     subprocess.run(["tar", "xf", "-", "-C", directory], input=archive.stdout, check=True)
     return directory

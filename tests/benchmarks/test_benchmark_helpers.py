@@ -53,11 +53,22 @@ def test_revisions_ratio_is_the_median_of_per_round_head_over_base():
 def test_revisions_extracts_a_commits_tracked_files(tmp_path):
     import subprocess
 
-    from benchmarks.revisions import REPO, extract
+    from benchmarks.revisions import extract
 
-    tree = extract("HEAD", str(tmp_path / "base"))
-    committed = subprocess.run(
-        ["git", "show", "HEAD:keras_vim/__init__.py"], cwd=REPO, capture_output=True, check=True
-    ).stdout
-    with open(os.path.join(tree, "keras_vim", "__init__.py"), "rb") as file:
-        assert file.read() == committed
+    # A repository of its own: the checkout CI runs in need not be one.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q")
+    (repo / "step.py").write_text("SPEED = 1\n")
+    git("add", "step.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    (repo / "step.py").write_text("SPEED = 2\n")  # changed after the commit, not committed
+    (repo / "untracked.py").write_text("")
+    tree = extract("HEAD", str(tmp_path / "base"), repo=str(repo))
+    assert sorted(os.listdir(tree)) == ["step.py"]
+    with open(os.path.join(tree, "step.py")) as file:
+        assert file.read() == "SPEED = 1\n"
