@@ -12,11 +12,8 @@ codebook learns badly" (the k-means codebook scores much higher) or "the latents
 import numpy as np
 from keras import ops
 
+from benchmarks.reproduce.training import unit, unit_latents
 from keras_vim.metrics.codebook import codebook_redundancy
-
-
-def unit(x):
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def assign(vectors, centroids):
@@ -75,8 +72,7 @@ def latent_codebook_reference(model, images, iterations=30, seed=0):
     lookup-space latents of `images`: used and distinct shares, median nearest-code cosine, and
     the mean squared distance of a latent to its code (on the unit sphere: 2 - 2 cos). For a
     quantizer without l2-normalization this is the cosine view of it, not its own assignment."""
-    latents = model.quantizer.project(model.encoder(model.prepare_images(images)))
-    latents = unit(np.reshape(ops.convert_to_numpy(latents), (-1, model.code_dim)))
+    latents = unit_latents(model, images)
     codebook = unit(ops.convert_to_numpy(model.quantizer.codebook).astype("float64"))
     ids, cosines = assign(latents, codebook)
     trained = redundancy_of(codebook, np.bincount(ids, minlength=len(codebook)))

@@ -114,8 +114,14 @@ CURVE_MEASURES = (
 GRADIENT_IMAGES = 32
 
 
-def _unit(x):
+def unit(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def unit_latents(model, images):
+    """The encoder's latents of `images` in the lookup space, l2-normalized: `(N, code_dim)`."""
+    latents = model.quantizer.project(model.encoder(model.prepare_images(images)))
+    return unit(np.reshape(ops.convert_to_numpy(latents), (-1, model.code_dim)))
 
 
 def gradient_norms(model, images, cache):
@@ -154,13 +160,12 @@ def probe(model, images, initial_codebook, cache=None):
     cosine of the encoder's latents, the mean angle the codes turned since `initial_codebook`,
     the mean stored code norm, L2, and (JAX) the gradient norms reaching codebook and encoder."""
     report = keras_vim.metrics.evaluate_tokenizer(model, images, batch_size=len(images))
-    latents = model.quantizer.project(model.encoder(model.prepare_images(images)))
-    latents = _unit(np.reshape(ops.convert_to_numpy(latents), (-1, model.code_dim)))
+    latents = unit_latents(model, images)
     sample = latents[np.random.default_rng(0).permutation(len(latents))[:1024]]
     cosines = sample @ sample.T
     off_diagonal = cosines[~np.eye(len(sample), dtype=bool)]
     stored = ops.convert_to_numpy(model.quantizer.codebook)
-    turned = np.sum(_unit(stored) * _unit(initial_codebook), axis=-1)
+    turned = np.sum(unit(stored) * unit(initial_codebook), axis=-1)
     return {
         "codebook_usage": report["codebook_usage"],
         "perplexity": report["perplexity"],

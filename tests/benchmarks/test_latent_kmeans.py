@@ -38,3 +38,21 @@ def test_crowded_latents_give_a_redundant_reference_codebook():
 def test_kmeans_needs_as_many_vectors_as_codes():
     with pytest.raises(ValueError, match="num_codes"):
         spherical_kmeans(np.ones((3, 8)), 4)
+
+
+def test_reference_measures_both_codebooks_on_the_models_latents():
+    import keras
+
+    from benchmarks.reproduce.latent_kmeans import latent_codebook_reference
+    from keras_vim.models import VitVQGAN
+
+    keras.utils.set_random_seed(0)
+    model = VitVQGAN.from_preset("vit_vqgan_tiny", num_codes=64, code_dim=8)
+    images = np.random.default_rng(0).random((2, 32, 32, 1), dtype=np.float32)
+    result = latent_codebook_reference(model, images, iterations=10)
+    assert result["latents"] == 2 * 64
+    trained, kmeans = result["trained_codebook"], result["kmeans_codebook"]
+    # k-means fits the latents it is given: all codes used, a smaller error than random codes.
+    assert kmeans["used_share"] == 1.0
+    assert kmeans["quantization_error"] < trained["quantization_error"]
+    assert 0.0 < trained["distinct_share"] <= trained["used_share"] <= 1.0
