@@ -250,13 +250,14 @@ def token_dataset(
 
 
 def tokenize_on_the_fly(tokenizer, dataset):
-    """Yields `ids` or `(ids, labels)` numpy batches, encoding each image batch when drawn.
+    """Yields `(ids,)` or `(ids, labels)` numpy batches, encoding each image batch when drawn.
 
     Pass the generator to `VIM.fit` with `steps_per_epoch` (use a repeating `dataset`, e.g.
     with augmentation, so every epoch sees new tokens). Slower than `tokenize_dataset`: the
-    tokenizer runs at every step.
+    tokenizer runs at every step. Unlabelled batches come as 1-tuples: Keras takes a
+    generator's elements as `(x,)`, `(x, y)` or `(x, y, sample_weight)`, never a bare array.
     """
     encode = make_encoder(tokenizer)
     for images, labels in _batches(dataset, None, None):
         ids = encode(images).astype("int32")
-        yield ids if labels is None else (ids, labels.astype("int32"))
+        yield (ids,) if labels is None else (ids, labels.astype("int32"))

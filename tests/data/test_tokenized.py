@@ -95,6 +95,38 @@ def test_token_dataset_and_on_the_fly_tokens(tokenizer, images):
     )
 
 
+def test_unlabelled_tokens_on_the_fly_train_a_vim(tokenizer, images):
+    """Unlabelled batches come as 1-tuples (a bare array from a generator is refused by
+    `fit`), and `VIM.fit` trains on them."""
+    import keras
+    import tensorflow as tf
+
+    from keras_vim.models import VIM
+
+    batches = tf.data.Dataset.from_tensor_slices(images).batch(5)
+    streamed = list(tokenize_on_the_fly(tokenizer, batches))
+    assert [len(element) for element in streamed] == [1, 1]
+    np.testing.assert_array_equal(
+        np.concatenate([s[0] for s in streamed]), tokenize_dataset(tokenizer, images)[0]
+    )
+    prior = VIM(
+        vocabulary_size=tokenizer.num_codes,
+        grid_size=tuple(tokenizer.grid_size),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        mlp_dim=32,
+        dropout=0.0,
+    )
+    prior.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = [np.array(w) for w in prior.get_weights()]
+    history = prior.fit(
+        tokenize_on_the_fly(tokenizer, batches.repeat()), steps_per_epoch=2, verbose=0
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    assert any(np.abs(a - np.array(b)).max() > 0 for a, b in zip(before, prior.get_weights()))
+
+
 def test_bad_inputs(tokenizer, images):
     with pytest.raises(ValueError, match="labels"):
         tokenize_dataset(tokenizer, images, labels=np.zeros(3))
