@@ -4,7 +4,20 @@ import numpy as np
 
 WIDTH, HEIGHT = 640, 400
 MARGIN = {"left": 70, "right": 20, "top": 40, "bottom": 55}
-COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189)]
+# Ten distinguishable colours (matplotlib's tab10 order), so a chart of up to ten lines
+# repeats none.
+COLORS = [
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (255, 127, 14),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 GREY = (200, 200, 200)
 
 
@@ -97,7 +110,7 @@ class _Canvas:
 def _legend_room(values, entries):
     """Data units to leave free above the data so the legend covers no line."""
     plot_height = HEIGHT - MARGIN["top"] - MARGIN["bottom"]
-    share = min(0.5, (18 * entries + 12) / plot_height)
+    share = min(0.7, (18 * entries + 12) / plot_height)
     span = max(values.max() - values.min(), 1e-3) * 1.1
     return span * share / (1 - share)
 

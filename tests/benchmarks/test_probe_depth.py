@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from keras_vim.models import VIM
+from keras_vim.utils.plots import COLORS
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from benchmarks.reproduce import probe_depth  # noqa: E402
@@ -58,6 +59,7 @@ RECORD = {
             "best_block_seeds": {"test_accuracy": 0.801, "test_accuracy_std": 0.004},
         },
         {
+            "kind": "random init",
             "name": "4x128 random init (seed 0)",
             "blocks": [_block(0.5, 0.5), _block(0.6, 0.6)],
             "best_block": 2,
@@ -81,12 +83,14 @@ def test_seed_summary():
     assert len(summary["seeds"]) == 2
 
 
-def test_chart_draws_every_prior(tmp_path):
+def test_chart_draws_the_trained_priors_and_the_controls(tmp_path):
     path = probe_depth.save_chart(RECORD["results"], str(tmp_path / "c.png"))
     image = np.asarray(Image.open(path).convert("RGB"))
-    # Two curves and a reference line in distinct colours on a white sheet.
-    colours = {tuple(c) for c in image.reshape(-1, 3) if len(set(c)) > 1}
-    assert image.shape[0] > 100 and len(colours) >= 3
+    colours = {tuple(int(v) for v in c) for c in image.reshape(-1, 3)}
+    # The trained curve in the first colour, the raw-pixel line in the second; the random
+    # init is left out of the chart (it would have taken the second, the line the third).
+    assert COLORS[0] in colours and COLORS[1] in colours
+    assert COLORS[2] not in colours
 
 
 @pytest.mark.parametrize(
@@ -145,3 +149,9 @@ def test_a_tiny_study_end_to_end_and_its_resumption(tmp_path):
     again = probe_depth.main(argv)
     assert [r["name"] for r in again["results"]] == names
     assert again["commands"] == record["commands"] and len(record["commands"]) == 1
+    # `--augment`: a prior trained on augmented images tokenized as drawn, added beside.
+    augmented = probe_depth.main(argv + ["--augment"])
+    rows = augmented["results"][len(names) :]
+    assert [r["name"] for r in rows] == ["1x32 +aug, 2 of 4 steps", "1x32 +aug, 4 of 4 steps"]
+    assert all(r["augment"] is True for r in rows) and rows[1]["held_out_bits_per_token"] > 0
+    assert VIM.from_preset(str(tmp_path / "priors" / "1x32_aug")).num_layers == 1
