@@ -387,6 +387,23 @@ def test_features_of_every_block(tokens):
         conditional.features(tokens, block=[])
 
 
+def test_features_pool_the_image_tokens_only(tokens):
+    """The pooled features average the block's outputs at the h * w token positions; the
+    condition (class or start) slot in front is left out."""
+    conditional = VIM(**dict(TINY, num_layers=2), num_classes=3)
+    classes = np.array([0, 1, 2, 0], "int32")
+    backbone = conditional.backbone
+    flat = ops.reshape(ops.convert_to_tensor(tokens), (4, LENGTH))
+    # A class-conditional model's condition ids are its class ids.
+    x = backbone.embed(flat, ops.convert_to_tensor(classes), include_last=True)
+    x = numpy(backbone.blocks[0](x, training=False))
+    assert x.shape == (4, 1 + LENGTH, TINY["hidden_dim"])
+    features = numpy(conditional.features(tokens, classes, block=1))
+    np.testing.assert_allclose(features, x[:, 1:].mean(1), atol=1e-5)
+    # The check can fail: with the condition slot the average is another one.
+    assert np.abs(features - x.mean(1)).max() > 1e-4
+
+
 def test_config_and_saving_round_trips(tokens, tmp_path, monkeypatch):
     model = VIM(**TINY, num_classes=3, class_dropout=0.25)
     inputs = (tokens, CLASSES)
