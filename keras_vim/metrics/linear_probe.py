@@ -5,9 +5,10 @@ The paper freezes VIM, average-pools the token features of one Transformer block
 linear softmax classifier on them; the middle blocks give the best features. `probe_features`
 extracts those features (`VIM.features`) for a whole token dataset; `fit_linear_probe` is the
 probe protocol (iGPT's practice): a multinomial logistic regression on standardized features,
-fitted to convergence by full-batch L-BFGS, its L2 strength chosen on a validation split of the
-training set, scored on the test set. Any features go through the same protocol: raw pixels,
-reconstructions, `bag_of_codes_features` (a histogram of the tokens) or a prior's features.
+fitted to convergence by full-batch (preconditioned) L-BFGS, its L2 strength chosen on a
+validation split of the training set, scored on the test set. Any features go through the
+same protocol: raw pixels, reconstructions, `bag_of_codes_features` (a histogram of the
+tokens) or a prior's features.
 """
 
 import keras
@@ -201,40 +202,125 @@ def _kernel_and_bias(parameters, dim, num_classes):
     ]
 
 
-def _softmax_regression_objective(parameters, features, labels, num_classes, l2):
+def _softmax_regression_objective(parameters, features, labels, num_classes, l2, penalty=1.0):
     """The regularized mean softmax cross-entropy and its analytic gradient (float64).
 
-    `parameters` is the kernel `(d, k)` flattened, then the bias `(k,)`; the bias is not
-    penalized (a shift of all logits of a class is no complexity of the classifier).
+    `parameters` is the kernel `(d, k)` flattened, then the bias `(k,)`; the penalty is
+    `l2 / 2 * sum_i penalty_i * ||kernel_i||^2` over the kernel's rows (`penalty` 1: the plain
+    `l2 / 2 * ||kernel||^2`). The bias is not penalized (a shift of all logits of a class is no
+    complexity of the classifier).
     """
     kernel, bias = _kernel_and_bias(parameters, features.shape[1], num_classes)
+    penalty = np.reshape(penalty, (-1, 1))
     logits = features @ kernel + bias
     logits -= logits.max(axis=1, keepdims=True)  # a shift per row: same softmax, no overflow
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     rows = np.arange(len(features))
-    loss = -log_probs[rows, labels].mean() + 0.5 * l2 * np.sum(kernel * kernel)
+    loss = -log_probs[rows, labels].mean() + 0.5 * l2 * np.sum(penalty * kernel * kernel)
     # d(mean CE)/d(logits) = (softmax - one_hot) / N.
     residual = np.exp(log_probs)
     residual[rows, labels] -= 1.0
     residual /= len(features)
-    gradient = np.concatenate([(features.T @ residual + l2 * kernel).ravel(), residual.sum(0)])
-    return loss, gradient
+    gradient = features.T @ residual + l2 * penalty * kernel
+    return loss, np.concatenate([gradient.ravel(), residual.sum(0)])
 
 
-def _fit_softmax_regression(features, labels, num_classes, l2, initial, max_iterations, tolerance):
+# Above this many dimensions the fit skips the preconditioner: its eigendecomposition
+# (~dim^3) would cost more than it saves.
+PRECONDITIONED_DIMS = 4096
+
+
+class _PrincipalAxes:
+    """The principal axes of standardized features, in which the fit runs preconditioned.
+
+    At zero weights (a uniform softmax) the objective's Hessian is `cov(x) / k + l2 I` along
+    every direction that changes the class probabilities; on correlated features such as
+    pixels its eigenvalues span many decades, and L-BFGS crawls. In the axes `u_i` of `cov(x)`
+    (variances `v_i`), with the kernel written `W = U diag(s) B`, `s_i = (v_i / k + l2)^-1/2`,
+    that Hessian is the identity in `B`. The change of variables is exact, the objective the
+    same (`||W||^2 = sum_i s_i^2 ||B_i||^2`); axes without variance (constant or duplicated
+    dimensions) are dropped, where the optimum has no weight anyway. Above
+    `PRECONDITIONED_DIMS` dimensions nothing changes: `U = I`, `s = 1`.
+    """
+
+    def __init__(self, features):
+        self.dim = features.shape[1]
+        if self.dim > PRECONDITIONED_DIMS:
+            self.axes, self.variances, self.scores = None, None, features
+            return
+        variances, axes = np.linalg.eigh(features.T @ features / len(features))
+        kept = variances > 1e-10 * max(variances.max(), 1e-300)
+        self.axes, self.variances = axes[:, kept], variances[kept]
+        self.scores = features @ self.axes
+
+    def scales(self, num_classes, l2):
+        if self.variances is None:
+            return np.ones(self.dim)
+        return 1.0 / np.sqrt(self.variances / num_classes + l2)
+
+    def _rotate(self, matrix, back):
+        if self.axes is None:
+            return matrix
+        return self.axes @ matrix if back else self.axes.T @ matrix
+
+    def kernel_in_axes(self, kernel, scales):
+        """`B` of a kernel `W` (of its part in the axes; the rest is zero at any optimum)."""
+        return self._rotate(kernel, back=False) / scales[:, None]
+
+    def kernel_from_axes(self, kernel, scales):
+        """`W = U diag(s) B`."""
+        return self._rotate(kernel * scales[:, None], back=True)
+
+    def gradient_from_axes(self, gradient, scales):
+        """`dL/dW = U diag(1/s) dL/dB` (from `dL/dB = diag(s) U^T dL/dW`, as `dL/dW` lies
+        in the axes' span)."""
+        return self._rotate(gradient / scales[:, None], back=True)
+
+
+def _fit_softmax_regression(axes, labels, num_classes, l2, initial, max_iterations, tolerance):
+    """The regularized softmax regression on the features whose `_PrincipalAxes` are `axes`,
+    by L-BFGS in the preconditioned variables, from the flat kernel-and-bias `initial`.
+
+    Converged: no entry of the gradient w.r.t. the kernel and bias (in the features' own
+    coordinates) exceeds `tolerance`, or a step no longer changes the loss at float64
+    precision. Returns the flat kernel and bias, iterations, converged and the final loss.
+    """
     import scipy.optimize  # here: it takes ~0.5 s to import, and `import keras_vim` needs none
 
+    scales = axes.scales(num_classes, l2)
+    features, rank = axes.scores * scales, len(scales)
+    kernel, bias = _kernel_and_bias(initial, axes.dim, num_classes)
+    arguments = (features, labels, num_classes, l2, scales**2)
+    last = {}
+
+    def objective(parameters):
+        last["parameters"] = parameters.copy()
+        last["loss"], last["gradient"] = _softmax_regression_objective(parameters, *arguments)
+        return last["loss"], last["gradient"]
+
+    def stop_when_converged(intermediate_result):
+        if not np.array_equal(intermediate_result.x, last["parameters"]):
+            objective(intermediate_result.x)
+        kernel_gradient, bias_gradient = _kernel_and_bias(last["gradient"], rank, num_classes)
+        kernel_gradient = axes.gradient_from_axes(kernel_gradient, scales)
+        if max(np.abs(kernel_gradient).max(), np.abs(bias_gradient).max()) <= tolerance:
+            last["converged"] = True
+            raise StopIteration
+
     result = scipy.optimize.minimize(
-        _softmax_regression_objective,
-        initial,
-        args=(features, labels, num_classes, l2),
+        objective,
+        np.concatenate([axes.kernel_in_axes(kernel, scales).ravel(), bias]),
         method="L-BFGS-B",
         jac=True,
-        # gtol bounds the largest gradient entry at the solution; ftol stops only when a step
-        # no longer changes the loss at float64 precision.
-        options={"maxiter": max_iterations, "gtol": tolerance, "ftol": 1e-14},
+        callback=stop_when_converged,
+        # The callback stops on the gradient in the features' coordinates (gtol would test
+        # the preconditioned one); ftol stops when a step no longer changes the loss.
+        options={"maxiter": max_iterations, "gtol": 0.0, "ftol": 1e-14},
     )
-    return result.x, int(result.nit), bool(result.success), float(result.fun)
+    converged = last.get("converged", False) or bool(result.success)
+    kernel, bias = _kernel_and_bias(result.x, rank, num_classes)
+    parameters = np.concatenate([axes.kernel_from_axes(kernel, scales).ravel(), bias])
+    return parameters, int(result.nit), converged, float(result.fun)
 
 
 def _logits(parameters, features, num_classes):
@@ -267,7 +353,10 @@ def fit_linear_probe(
        remaining training rows, standardized with *their* per-dimension mean and standard
        deviation, minimizing `mean cross-entropy + l2 / 2 * ||kernel||^2` (bias unpenalized)
        with scipy's L-BFGS-B on the exact float64 gradient, from the strongest strength to the
-       weakest, each fit starting from the previous solution. The strength with the best
+       weakest, each fit starting from the previous solution. L-BFGS runs in the features'
+       principal axes, each scaled so that the objective's curvature at zero weights is the
+       same along all of them: an exact change of variables (the same optimum) that halves the
+       iterations on correlated features such as Fashion-MNIST's pixels. The strength with the best
        validation accuracy is chosen (ties: the stronger one).
     3. The classifier is refitted at that strength on *all* training rows (fit part and
        validation split), standardized with their statistics: the validation split has done
@@ -288,8 +377,9 @@ def fit_linear_probe(
         validation_fraction: the share of each class of the training set held out to choose
             the strength, in (0, 1).
         max_iterations: the most L-BFGS iterations of each fit.
-        tolerance: a fit has converged when no entry of its gradient exceeds it (L-BFGS-B's
-            `gtol`); one stopped by `max_iterations` or a failed line search has not.
+        tolerance: a fit has converged when no entry of its gradient (w.r.t. the kernel and
+            bias) exceeds it, or a step no longer changes the loss at float64 precision; one
+            stopped by `max_iterations` or a failed line search has not.
         seed: seed of the validation split.
         verbose: 1 prints a line per strength tried.
 
@@ -335,11 +425,12 @@ def fit_linear_probe(
     mean, scale = _standardization(fit_features)
     fit_features = (fit_features - mean) / scale
     validation_features = (train_features[validation_rows] - mean) / scale
+    axes = _PrincipalAxes(fit_features)
     parameters = np.zeros(dim * num_classes + num_classes)
     trials, solutions = [], {}
     for l2 in grid:
         parameters, iterations, converged, _ = _fit_softmax_regression(
-            fit_features,
+            axes,
             train_labels[fit_rows],
             num_classes,
             l2,
@@ -365,14 +456,14 @@ def fit_linear_probe(
                 f"{'' if converged else ', not converged'})",
                 flush=True,
             )
-    del fit_features, validation_features
+    del fit_features, validation_features, axes
     # `grid` runs strongest first, so `max` keeps the strongest of tied strengths.
     chosen = max(trials, key=lambda trial: trial["validation_accuracy"])
 
     mean, scale = _standardization(train_features)
     train_features = (train_features - mean) / scale
     parameters, iterations, converged, loss = _fit_softmax_regression(
-        train_features,
+        _PrincipalAxes(train_features),
         train_labels,
         num_classes,
         chosen["l2"],

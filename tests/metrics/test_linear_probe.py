@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, probe_features
+from keras_vim.metrics import bag_of_codes_features, fit_linear_probe, linear_probe, probe_features
 from keras_vim.metrics.linear_probe import L2_GRID, validation_split
 from keras_vim.models import VIM
 
@@ -71,6 +71,74 @@ def test_the_fit_is_the_regularized_optimum(rng):
     # The model's accuracy is the report's.
     logits = ops.convert_to_numpy(model(features.astype("float32")))
     assert np.mean(np.argmax(logits, 1) == labels) == pytest.approx(report["train_accuracy"])
+
+
+def reference_fit(features, labels, l2, tolerance):
+    """Plain L-BFGS on the kernel and bias themselves (the objective written out here, with
+    `regularized_gradient`), from zero: the optimum the preconditioned fit must reach."""
+    import scipy.optimize
+
+    dim, classes = features.shape[1], int(labels.max()) + 1
+
+    def objective(parameters):
+        kernel = parameters[: dim * classes].reshape(dim, classes)
+        bias = parameters[dim * classes :]
+        logits = features @ kernel + bias
+        logits = logits - logits.max(1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        loss = -log_probs[np.arange(len(features)), labels].mean()
+        grad_kernel, grad_bias = regularized_gradient(features, labels, kernel, bias, l2)
+        loss += 0.5 * l2 * np.sum(kernel * kernel)
+        return loss, np.concatenate([grad_kernel.ravel(), grad_bias])
+
+    result = scipy.optimize.minimize(
+        objective,
+        np.zeros(dim * classes + classes),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 100000, "gtol": tolerance, "ftol": 0.0},
+    )
+    return result.x[: dim * classes].reshape(dim, classes), result.x[dim * classes :], result.nit
+
+
+def standardize(features):
+    scale = features.std(0)
+    return (features - features.mean(0)) / np.where(scale > 1e-6, scale, 1.0)
+
+
+@pytest.mark.parametrize("preconditioned", [True, False])
+def test_correlated_duplicated_and_constant_dimensions_reach_the_plain_optimum(
+    rng, monkeypatch, preconditioned
+):
+    # 40 noisy mixtures of 4 latent dimensions (an ill-conditioned problem, as pixels are),
+    # a duplicated column and a constant one (rank-deficient).
+    latent, labels = overlapping_sets(rng, 300, dim=4)
+    features = latent @ rng.normal(size=(4, 40)) + 0.01 * rng.normal(size=(300, 40))
+    features = np.concatenate([features, features[:, :1], np.full((300, 1), 3.0)], 1)
+    if not preconditioned:  # the path of features wider than the eigendecomposition is worth
+        monkeypatch.setattr(linear_probe, "PRECONDITIONED_DIMS", 0)
+    l2 = 1e-3
+    report, model = fit_linear_probe(features, labels, features, labels, l2_grid=[l2])
+    assert report["converged"] and report["l2_grid"][0]["converged"]
+    kernel, bias = kernel_and_bias(model)
+    reference_kernel, reference_bias, _ = reference_fit(standardize(features), labels, l2, 1e-9)
+    # Both stop at a gradient of 1e-6; on this ill-conditioned problem the plain fit is then
+    # ~1e-4 from the optimum along its flattest directions.
+    np.testing.assert_allclose(kernel, reference_kernel, atol=5e-4)
+    np.testing.assert_allclose(bias, reference_bias, atol=5e-4)
+    assert np.abs(reference_kernel).max() > 0.1  # a solution far from the zero start
+    # The duplicated pair shares its weight; the constant dimension gets none.
+    np.testing.assert_allclose(kernel[0], kernel[40], atol=1e-4)
+    np.testing.assert_allclose(kernel[41], 0.0, atol=1e-6)
+    # The preconditioner's point: from zero, on the fit part, far fewer L-BFGS iterations
+    # than the plain fit to the same tolerance.
+    fit, _ = validation_split(labels, 0.1, seed=0)
+    _, _, plain_iterations = reference_fit(standardize(features[fit]), labels[fit], l2, 1e-6)
+    iterations = report["l2_grid"][0]["iterations"]
+    if preconditioned:
+        assert iterations < plain_iterations / 2
+    else:
+        assert iterations > plain_iterations / 2
 
 
 def test_a_two_class_fit_matches_the_closed_form():
