@@ -41,6 +41,18 @@ def _ticks(low, high, count=5):
     return [float(v) for v in np.arange(start, high + step * 0.5, step)]
 
 
+def _y_axis(low, high, room=0.0):
+    """Ticks and the y range: [low, high] widened to its round ticks, then further up until
+    the top `room` share of the range lies above `high` (where the legend goes)."""
+    ticks = _ticks(low, high)
+    bottom, ceiling = min(ticks[0], low), max(ticks[-1], high)
+    needed = (high - room * bottom) / (1 - room)
+    if needed > ceiling:  # the bottom stays: only the room above grows
+        ceiling = needed
+        ticks = [tick for tick in _ticks(bottom, ceiling) if bottom <= tick <= ceiling]
+    return ticks, (bottom, ceiling)
+
+
 def _label(value):
     if float(value).is_integer() and abs(value) < 1e7:
         return str(int(value))
@@ -50,7 +62,7 @@ def _label(value):
 class _Canvas:
     """A plot area with data ranges mapped to pixels."""
 
-    def __init__(self, x_range, y_range, title, x_label, y_label):
+    def __init__(self, x_range, y_range, title, x_label, y_label, legend_room=0.0):
         from PIL import Image, ImageDraw
 
         self.image = Image.new("RGB", (WIDTH, HEIGHT), "white")
@@ -59,8 +71,7 @@ class _Canvas:
         self.left, self.top = MARGIN["left"], MARGIN["top"]
         self.right, self.bottom = WIDTH - MARGIN["right"], HEIGHT - MARGIN["bottom"]
         self.x_range = x_range
-        y_ticks = _ticks(*y_range)
-        self.y_range = (min(y_ticks[0], y_range[0]), max(y_ticks[-1], y_range[1]))
+        y_ticks, self.y_range = _y_axis(*y_range, legend_room)
         for value in y_ticks:
             y = self.y(value)
             self.draw.line([(self.left, y), (self.right, y)], fill=GREY)
@@ -92,7 +103,8 @@ class _Canvas:
         self.draw.text((x, self.bottom + 6), text, "black", self.small, anchor="mt")
 
     def legend(self, entries):
-        x, y = self.right - 200, self.top + 8
+        text_width = max(self.draw.textlength(text, font=self.small) for text, _, _ in entries)
+        x, y = self.right - 42 - text_width, self.top + 8
         height = 18 * len(entries)
         self.draw.rectangle(
             [x - 6, y - 9, self.right - 4, y + height - 9], fill="white", outline=GREY
@@ -107,12 +119,9 @@ class _Canvas:
             y += 18
 
 
-def _legend_room(values, entries):
-    """Data units to leave free above the data so the legend covers no line."""
-    plot_height = HEIGHT - MARGIN["top"] - MARGIN["bottom"]
-    share = min(0.7, (18 * entries + 12) / plot_height)
-    span = max(values.max() - values.min(), 1e-3) * 1.1
-    return span * share / (1 - share)
+def _legend_room(entries):
+    """The share of the plot's height the legend of `entries` lines takes (at most 0.7)."""
+    return min(0.7, (18 * entries + 12) / (HEIGHT - MARGIN["top"] - MARGIN["bottom"]))
 
 
 def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_lines=None):
@@ -141,13 +150,11 @@ def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_
     x_pad = 0.05 * max(x.max() - x.min(), 1.0)
     canvas = _Canvas(
         (x.min() - x_pad, x.max() + x_pad),
-        (
-            every.min() - pad,
-            every.max() + pad + _legend_room(every, len(series) + len(reference_lines)),
-        ),
+        (every.min() - pad, every.max() + pad),
         title,
         x_label,
         y_label,
+        legend_room=_legend_room(len(series) + len(reference_lines)),
     )
     for value in x:
         canvas.x_tick(value, _label(value))

@@ -43,3 +43,22 @@ def test_bar_chart_heights_follow_the_values(tmp_path):
     assert heights[0] == pytest.approx(2 * heights[2], rel=0.05)
     with pytest.raises(ValueError, match="values"):
         save_bar_chart(path, [])
+
+
+@pytest.mark.parametrize("low", [0.0, 0.66, 0.744])
+def test_the_legend_covers_no_point(tmp_path, low):
+    # Eight lines and two references (ten legend entries) whose highest points are at the
+    # right, under the legend; the axis extends to round ticks below the data, which must not
+    # push the points up into it.
+    path = str(tmp_path / "legend.png")
+    x = np.arange(1, 9)
+    series = {f"prior {i}": np.linspace(low, 0.8 - 0.02 * i, 8) for i in range(8)}
+    save_line_plot(path, x, series, reference_lines={"pixels": low + 0.01, "bag": low + 0.02})
+    image = Image.open(path)
+    legend_bottom = MARGIN["top"] + 8 + 18 * 10 - 9
+    top_series = pixels_of(image, COLORS[0])
+    # The last point's marker (9 px wide, at x = 595 px; the legend's own line samples end
+    # further left) is drawn, and below the legend.
+    right = top_series[top_series[:, 1] > WIDTH - MARGIN["right"] - 35]
+    assert len(right) > 20
+    assert right[:, 0].min() > legend_bottom
