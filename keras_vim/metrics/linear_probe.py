@@ -258,6 +258,11 @@ class _PrincipalAxes:
             return np.ones(self.dim)
         return 1.0 / np.sqrt(self.variances / num_classes + l2)
 
+    def features_in_axes(self, scales):
+        """The features the fit sees, `x U diag(s)` (the features themselves, uncopied, where
+        nothing changes: wide features are the ones a copy would hurt)."""
+        return self.scores if self.axes is None else self.scores * scales
+
     def _rotate(self, matrix, back):
         if self.axes is None:
             return matrix
@@ -288,15 +293,15 @@ def _fit_softmax_regression(axes, labels, num_classes, l2, initial, max_iteratio
     import scipy.optimize  # here: it takes ~0.5 s to import, and `import keras_vim` needs none
 
     scales = axes.scales(num_classes, l2)
-    features, rank = axes.scores * scales, len(scales)
+    features, rank = axes.features_in_axes(scales), len(scales)
     kernel, bias = _kernel_and_bias(initial, axes.dim, num_classes)
     arguments = (features, labels, num_classes, l2, scales**2)
     last = {}
 
     def objective(parameters):
-        last["parameters"] = parameters.copy()
-        last["loss"], last["gradient"] = _softmax_regression_objective(parameters, *arguments)
-        return last["loss"], last["gradient"]
+        loss, gradient = _softmax_regression_objective(parameters, *arguments)
+        last["parameters"], last["gradient"] = parameters.copy(), gradient
+        return loss, gradient
 
     def stop_when_converged(intermediate_result):
         if not np.array_equal(intermediate_result.x, last["parameters"]):

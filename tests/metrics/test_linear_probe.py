@@ -40,6 +40,11 @@ def regularized_gradient(features, labels, kernel, bias, l2):
     return features.T @ error + l2 * kernel, error.sum(0)
 
 
+def standardize(features):
+    scale = features.std(0)
+    return (features - features.mean(0)) / np.where(scale > 1e-6, scale, 1.0)
+
+
 def test_probe_learns_a_linearly_separable_set(rng):
     train, train_labels = separable_set(rng, 300)
     test, test_labels = separable_set(rng, 150)
@@ -60,7 +65,7 @@ def test_the_fit_is_the_regularized_optimum(rng):
     report, model = fit_linear_probe(features, labels, features, labels, l2_grid=[0.05])
     assert report["l2"] == 0.05 and report["converged"]
     # Standardized with all training rows (the refit's data), computed here again.
-    standardized = (features - features.mean(0)) / features.std(0)
+    standardized = standardize(features)
     kernel, bias = kernel_and_bias(model)
     grad_kernel, grad_bias = regularized_gradient(standardized, labels, kernel, bias, 0.05)
     # ~0 at the solution (up to the float32 weights of the Keras model) ...
@@ -99,11 +104,6 @@ def reference_fit(features, labels, l2, tolerance):
         options={"maxiter": 100000, "gtol": tolerance, "ftol": 0.0},
     )
     return result.x[: dim * classes].reshape(dim, classes), result.x[dim * classes :], result.nit
-
-
-def standardize(features):
-    scale = features.std(0)
-    return (features - features.mean(0)) / np.where(scale > 1e-6, scale, 1.0)
 
 
 @pytest.mark.parametrize("preconditioned", [True, False])
