@@ -4,8 +4,8 @@ import numpy as np
 
 WIDTH, HEIGHT = 640, 400
 MARGIN = {"left": 70, "right": 20, "top": 40, "bottom": 55}
-# Ten distinguishable colours (matplotlib's tab10 order), so a chart of up to ten lines
-# repeats none.
+# Twenty colours: matplotlib's tab10, then the lighter shade of each (tab20's), so a chart
+# of up to twenty lines repeats none.
 COLORS = [
     (31, 119, 180),
     (214, 39, 40),
@@ -17,7 +17,21 @@ COLORS = [
     (127, 127, 127),
     (188, 189, 34),
     (23, 190, 207),
+    (174, 199, 232),
+    (255, 152, 150),
+    (152, 223, 138),
+    (255, 187, 120),
+    (197, 176, 213),
+    (196, 156, 148),
+    (247, 182, 210),
+    (199, 199, 199),
+    (219, 219, 141),
+    (158, 218, 229),
 ]
+# A legend of up to this many entries sits inside the plot, top right (the y axis grows to
+# keep room for it); a longer one would squeeze the data, so it gets a column of its own to
+# the right of the plot, which widens the image.
+LEGEND_INSIDE_ENTRIES = 6
 GREY = (200, 200, 200)
 
 
@@ -62,10 +76,10 @@ def _label(value):
 class _Canvas:
     """A plot area with data ranges mapped to pixels."""
 
-    def __init__(self, x_range, y_range, title, x_label, y_label, legend_room=0.0):
+    def __init__(self, x_range, y_range, title, x_label, y_label, legend_room=0.0, legend_column=0):
         from PIL import Image, ImageDraw
 
-        self.image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+        self.image = Image.new("RGB", (WIDTH + legend_column, HEIGHT), "white")
         self.draw = ImageDraw.Draw(self.image)
         self.font, self.small = _font(16), _font(12)
         self.left, self.top = MARGIN["left"], MARGIN["top"]
@@ -77,8 +91,9 @@ class _Canvas:
             self.draw.line([(self.left, y), (self.right, y)], fill=GREY)
             self.draw.text((self.left - 6, y), _label(value), "black", self.small, anchor="rm")
         self.draw.rectangle([self.left, self.top, self.right, self.bottom], outline="black")
-        self.draw.text((WIDTH / 2, 8), title, "black", self.font, anchor="mt")
-        self.draw.text((WIDTH / 2, HEIGHT - 8), x_label, "black", self.small, anchor="mb")
+        middle = (self.left + self.right) / 2
+        self.draw.text((middle, 8), title, "black", self.font, anchor="mt")
+        self.draw.text((middle, HEIGHT - 8), x_label, "black", self.small, anchor="mb")
         # A vertical y label: drawn on its own image, rotated.
         from PIL import Image as PILImage
         from PIL import ImageDraw as PILDraw
@@ -102,12 +117,15 @@ class _Canvas:
         self.draw.line([(x, self.bottom), (x, self.bottom + 4)], fill="black")
         self.draw.text((x, self.bottom + 6), text, "black", self.small, anchor="mt")
 
-    def legend(self, entries):
-        text_width = max(self.draw.textlength(text, font=self.small) for text, _, _ in entries)
-        x, y = self.right - 42 - text_width, self.top + 8
+    def legend(self, entries, outside=False):
+        """Entries `(text, color, dashed)` in a box at the plot's top right, inside it or
+        (`outside`) in the column right of it."""
+        width = _legend_width(entries)
+        x = self.right + 16 if outside else self.right - 4 - width
+        x, y = x + 6, self.top + 8
         height = 18 * len(entries)
         self.draw.rectangle(
-            [x - 6, y - 9, self.right - 4, y + height - 9], fill="white", outline=GREY
+            [x - 6, y - 9, x - 6 + width, y + height - 9], fill="white", outline=GREY
         )
         for text, color, dashed in entries:
             if dashed:
@@ -119,13 +137,24 @@ class _Canvas:
             y += 18
 
 
+def _legend_width(entries):
+    """The legend box's width in pixels: padding, line sample, gap, longest text, padding."""
+    from PIL import Image, ImageDraw
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), _font(12)
+    return 44 + max(draw.textlength(text, font=font) for text, _, _ in entries)
+
+
 def _legend_room(entries):
-    """The share of the plot's height the legend of `entries` lines takes (at most 0.7)."""
-    return min(0.7, (18 * entries + 12) / (HEIGHT - MARGIN["top"] - MARGIN["bottom"]))
+    """The share of the plot's height a legend of `entries` lines takes inside the plot."""
+    return (18 * entries + 12) / (HEIGHT - MARGIN["top"] - MARGIN["bottom"])
 
 
 def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_lines=None):
     """Draws lines of `series` (`{name: values}` over the shared `x`) to a PNG at `path`.
+
+    The legend names every line; up to `LEGEND_INSIDE_ENTRIES` entries it sits inside the
+    plot, more get a column to the right of it (the image is wider by that column).
 
     Args:
         path: output `.png` path.
@@ -148,32 +177,33 @@ def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_
         raise ValueError("`series` must hold finite values.")
     pad = 0.05 * max(every.max() - every.min(), 1e-3)
     x_pad = 0.05 * max(x.max() - x.min(), 1.0)
+    # Legend entries in drawing order: the series, then the references.
+    colors = [COLORS[i % len(COLORS)] for i in range(len(series) + len(reference_lines))]
+    entries = [(name, color, False) for name, color in zip(series, colors)]
+    entries += [(name, color, True) for name, color in zip(reference_lines, colors[len(series) :])]
+    outside = len(entries) > LEGEND_INSIDE_ENTRIES
     canvas = _Canvas(
         (x.min() - x_pad, x.max() + x_pad),
         (every.min() - pad, every.max() + pad),
         title,
         x_label,
         y_label,
-        legend_room=_legend_room(len(series) + len(reference_lines)),
+        legend_room=0.0 if outside else _legend_room(len(entries)),
+        legend_column=int(_legend_width(entries)) + 12 if outside else 0,
     )
     for value in x:
         canvas.x_tick(value, _label(value))
-    entries = []
-    for i, (name, value) in enumerate(reference_lines.items()):
-        color = COLORS[(len(series) + i) % len(COLORS)]
+    for value, color in zip(reference_lines.values(), colors[len(series) :]):
         y = canvas.y(value)
         for start in np.arange(canvas.left, canvas.right, 12):
             canvas.draw.line([(start, y), (min(start + 6, canvas.right), y)], fill=color, width=2)
-        entries.append((name, color, True))
-    for i, (name, values) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
+    for values, color in zip(series.values(), colors):
         points = [(canvas.x(a), canvas.y(b)) for a, b in zip(x, values)]
         if len(points) > 1:
             canvas.draw.line(points, fill=color, width=2)
         for px, py in points:
             canvas.draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=color)
-        entries.insert(i, (name, color, False))
-    canvas.legend(entries)
+    canvas.legend(entries, outside)
     canvas.image.save(path)
     return path
 
