@@ -117,10 +117,9 @@ class _Canvas:
         self.draw.line([(x, self.bottom), (x, self.bottom + 4)], fill="black")
         self.draw.text((x, self.bottom + 6), text, "black", self.small, anchor="mt")
 
-    def legend(self, entries, outside=False):
-        """Entries `(text, color, dashed)` in a box at the plot's top right, inside it or
-        (`outside`) in the column right of it."""
-        width = _legend_width(entries)
+    def legend(self, entries, width, outside=False):
+        """Entries `(text, color, dashed)` in a box `width` pixels wide (`_legend_width`) at
+        the plot's top right, inside it or (`outside`) in the column right of it."""
         x = self.right + 16 if outside else self.right - 4 - width
         x, y = x + 6, self.top + 8
         height = 18 * len(entries)
@@ -139,10 +138,8 @@ class _Canvas:
 
 def _legend_width(entries):
     """The legend box's width in pixels: padding, line sample, gap, longest text, padding."""
-    from PIL import Image, ImageDraw
-
-    draw, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), _font(12)
-    return 44 + max(draw.textlength(text, font=font) for text, _, _ in entries)
+    font = _font(12)  # the canvas's small font, which the legend is written in
+    return 44 + max(font.getlength(text) for text, _, _ in entries)
 
 
 def _legend_room(entries):
@@ -181,7 +178,7 @@ def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_
     colors = [COLORS[i % len(COLORS)] for i in range(len(series) + len(reference_lines))]
     entries = [(name, color, False) for name, color in zip(series, colors)]
     entries += [(name, color, True) for name, color in zip(reference_lines, colors[len(series) :])]
-    outside = len(entries) > LEGEND_INSIDE_ENTRIES
+    outside, legend_width = len(entries) > LEGEND_INSIDE_ENTRIES, _legend_width(entries)
     canvas = _Canvas(
         (x.min() - x_pad, x.max() + x_pad),
         (every.min() - pad, every.max() + pad),
@@ -189,7 +186,7 @@ def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_
         x_label,
         y_label,
         legend_room=0.0 if outside else _legend_room(len(entries)),
-        legend_column=int(_legend_width(entries)) + 12 if outside else 0,
+        legend_column=int(legend_width) + 12 if outside else 0,
     )
     for value in x:
         canvas.x_tick(value, _label(value))
@@ -203,7 +200,7 @@ def save_line_plot(path, x, series, title="", x_label="", y_label="", reference_
             canvas.draw.line(points, fill=color, width=2)
         for px, py in points:
             canvas.draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=color)
-    canvas.legend(entries, outside)
+    canvas.legend(entries, legend_width, outside)
     canvas.image.save(path)
     return path
 
